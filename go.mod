@@ -1,0 +1,3 @@
+module github.com/provisiond/provisiond
+
+go 1.26
