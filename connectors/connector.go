@@ -308,3 +308,9 @@ func ClassOf(err error) ErrorClass {
 
 // IsNotFound reports whether err is of ClassNotFound.
 func IsNotFound(err error) bool { return ClassOf(err) == ClassNotFound }
+
+// Enabler is implemented by targets that can re-enable an account the engine disabled
+// (the object came back into scope or was re-enabled in the source).
+type Enabler interface {
+	Enable(ctx context.Context, typ ObjectType, id string) error
+}

@@ -414,6 +414,9 @@ type Checkpoint struct {
 	Watermarks map[connectors.ObjectType]string `json:"watermarks,omitempty"`
 	// Full records which types had a full read in this cycle.
 	Full map[connectors.ObjectType]bool `json:"full,omitempty"`
+	// Deprovisions counts the deletes and disables this cycle queued for the
+	// accidental-deletion breaker.
+	Deprovisions int64 `json:"deprovisions,omitempty"`
 }
 
 // JobState is what the store keeps of a job between cycles and restarts.

@@ -46,6 +46,9 @@ type AttributeMapping struct {
 	// (a user's manager, a group's members): the mapped source value is a source ID that
 	// the engine resolves to the referenced object's target ID.
 	Reference bool `json:"reference,omitempty" yaml:"reference,omitempty"`
+	// Required marks a target attribute that must have a value (Entra's "Required?"):
+	// an object whose mapping yields none fails with MandatoryFieldsMissing.
+	Required bool `json:"required,omitempty" yaml:"required,omitempty"`
 }
 
 // Operator is a scoping clause operator (Entra's spelling).
