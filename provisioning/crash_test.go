@@ -118,12 +118,22 @@ func TestCrashResume(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
+		// Kill after a random number of requests into this run: always mid-cycle.
+		base := ss.Stats().Requests
+		after := int64(100 + rng.IntN(1500))
+		deadline := time.Now().Add(30 * time.Second)
+		for ss.Stats().Requests-base < after && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
 			kills++
 		}
 		_ = cmd.Wait()
-		t.Logf("kill %d: target has %d users, %d groups", i+1, ss.Stats().Users, ss.Stats().Groups)
+		st := ss.Stats()
+		t.Logf("kill %d after %d requests: target has %d users, %d groups", i+1, st.Requests-base, st.Users, st.Groups)
+		if st.Users == crashUsers && st.Groups == 10 && i == 0 {
+			t.Fatalf("the first kill came after the cycle created everything; it must land mid-cycle")
+		}
 	}
 	// Let it finish.
 	cmd := child()

@@ -24,6 +24,10 @@ const (
 
 var phases = []string{phaseUsers, phaseGroups, phaseEscrows, phaseReferences, phaseDeprovision}
 
+// errSourceMoved: on resume, the source no longer emits the checkpoint's change at its
+// position.
+var errSourceMoved = errors.New("source changed since the checkpoint")
+
 // errStopped ends a cycle early on pause, restart or shutdown (after its current batch).
 var errStopped = errors.New("cycle stopped")
 
@@ -159,7 +163,7 @@ func (cr *cycleRun) run() error {
 	}
 	for _, p := range phases[start:] {
 		if cr.cp.Phase != p {
-			cr.cp.Phase, cr.cp.Position = p, 0
+			cr.cp.Phase, cr.cp.Position, cr.cp.LastID = p, 0, ""
 		}
 		var err error
 		switch p {
@@ -232,33 +236,56 @@ func (cr *cycleRun) readPhase(typ connectors.ObjectType) error {
 		if len(chunk) == 0 {
 			return nil
 		}
+		cr.cp.LastID = chunk[len(chunk)-1].change.Object.ID
 		err := cr.processChunk(chunk, int64(len(chunk)))
 		chunk = chunk[:0]
 		return err
 	}
-	res, err := j.src.Read(cr.ctx, req, func(ch connectors.Change) error {
-		if res0 := ch.Object.Type; res0 != "" && res0 != typ {
-			return nil
-		}
-		ch.Object.Type = typ
-		if ch.Kind != connectors.ChangeDelete {
-			seen[ch.Object.ID] = struct{}{}
-		}
-		pos++
-		if pos <= skip {
-			return nil
-		}
-		chunk = append(chunk, item{change: ch})
-		if len(chunk) >= j.job.Settings.BatchSize {
-			if err := flush(); err != nil {
-				return err
+	read := func() (connectors.ReadResult, error) {
+		return j.src.Read(cr.ctx, req, func(ch connectors.Change) error {
+			if res0 := ch.Object.Type; res0 != "" && res0 != typ {
+				return nil
 			}
-			if cr.fatal != nil || j.stopCycle.Load() {
-				return errStopped
+			ch.Object.Type = typ
+			if ch.Kind != connectors.ChangeDelete {
+				seen[ch.Object.ID] = struct{}{}
 			}
-		}
-		return nil
-	})
+			pos++
+			if pos < skip {
+				return nil
+			}
+			if pos == skip {
+				// Resuming: the change at the checkpoint must be the one committed last;
+				// otherwise the source changed since and positions no longer line up.
+				if cr.cp.LastID != "" && ch.Object.ID != cr.cp.LastID {
+					return errSourceMoved
+				}
+				return nil
+			}
+			chunk = append(chunk, item{change: ch})
+			if len(chunk) >= j.job.Settings.BatchSize {
+				if err := flush(); err != nil {
+					return err
+				}
+				if cr.fatal != nil || j.stopCycle.Load() {
+					return errStopped
+				}
+			}
+			return nil
+		})
+	}
+	res, err := read()
+	if errors.Is(err, errSourceMoved) {
+		// Process the phase again from its start: what was exported before the
+		// interruption comes out as redundant (already in sync), nothing is missed.
+		j.e.log.Warn("the source changed while the cycle was interrupted: reprocessing the phase from its start", "job", j.job.ID, "type", typ)
+		j.mu.Lock()
+		j.progress.CompletedUnits -= skip
+		j.mu.Unlock()
+		pos, skip, cr.cp.Position = 0, 0, 0
+		clear(seen)
+		res, err = read()
+	}
 	if err == nil {
 		err = flush()
 	}
@@ -299,6 +326,7 @@ func (cr *cycleRun) readPhase(typ connectors.ObjectType) error {
 			n := min(len(gone), j.job.Settings.BatchSize)
 			pos += int64(n)
 			if pos > skip {
+				cr.cp.LastID = gone[n-1].change.Object.ID
 				if err := cr.processChunk(gone[:n], int64(n)); err != nil {
 					return err
 				}

@@ -118,14 +118,14 @@ func stepNames(t []provisioning.StepType) []string {
 
 func TestActions(t *testing.T) {
 	type tc struct {
-		name     string
-		job      func(*provisioning.Job)
-		change   func(e *env)
-		id       string
-		action   provisioning.Action
-		status   provisioning.Result
-		skip     string
-		check    func(t *testing.T, e *env, ev provisioning.Event)
+		name   string
+		job    func(*provisioning.Job)
+		change func(e *env)
+		id     string
+		action provisioning.Action
+		status provisioning.Result
+		skip   string
+		check  func(t *testing.T, e *env, ev provisioning.Event)
 	}
 	cases := []tc{
 		{name: "update only changed attributes", id: "E2",
@@ -148,10 +148,18 @@ func TestActions(t *testing.T) {
 				}
 			}},
 		{name: "redundant export skipped", id: "E2",
-			change: func(e *env) { u := user("E2", "Alan", "Turing", "Eng", "E9"); u.Attributes["unmapped"] = "x"; e.src.Put(u) },
+			change: func(e *env) {
+				u := user("E2", "Alan", "Turing", "Eng", "E9")
+				u.Attributes["unmapped"] = "x"
+				e.src.Put(u)
+			},
 			action: provisioning.ActionOther, status: provisioning.ResultSkipped, skip: "RedundantExport"},
 		{name: "out of scope disables", id: "E2",
-			change: func(e *env) { u := user("E2", "Alan", "Turing", "Eng", "E9"); u.Attributes["employeeType"] = "Contractor"; e.src.Put(u) },
+			change: func(e *env) {
+				u := user("E2", "Alan", "Turing", "Eng", "E9")
+				u.Attributes["employeeType"] = "Contractor"
+				e.src.Put(u)
+			},
 			action: provisioning.ActionDisable, status: provisioning.ResultSuccess,
 			check: func(t *testing.T, e *env, ev provisioning.Event) {
 				u, _ := e.targetUser("alan.turing@example.com")
@@ -163,10 +171,18 @@ func TestActions(t *testing.T) {
 				}
 			}},
 		{name: "skip out-of-scope deletions", id: "E2", job: func(j *provisioning.Job) { j.Settings.SkipOutOfScopeDeletions = true },
-			change: func(e *env) { u := user("E2", "Alan", "Turing", "Eng", "E9"); u.Attributes["employeeType"] = "Contractor"; e.src.Put(u) },
+			change: func(e *env) {
+				u := user("E2", "Alan", "Turing", "Eng", "E9")
+				u.Attributes["employeeType"] = "Contractor"
+				e.src.Put(u)
+			},
 			action: provisioning.ActionOther, status: provisioning.ResultSkipped, skip: "SkipOutOfScopeDeletions"},
 		{name: "disabled in source disables", id: "E2", job: func(j *provisioning.Job) { j.Settings.SkipOutOfScopeDeletions = true },
-			change: func(e *env) { u := user("E2", "Alan", "Turing", "Eng", "E9"); u.Attributes["accountEnabled"] = false; e.src.Put(u) },
+			change: func(e *env) {
+				u := user("E2", "Alan", "Turing", "Eng", "E9")
+				u.Attributes["accountEnabled"] = false
+				e.src.Put(u)
+			},
 			action: provisioning.ActionDisable, status: provisioning.ResultSuccess},
 		{name: "hard delete deletes", id: "E2",
 			change: func(e *env) { e.src.Delete(connectors.TypeUser, "E2") },
@@ -278,13 +294,8 @@ func TestReenableAfterDisable(t *testing.T) {
 func TestDuplicateTargetEntries(t *testing.T) {
 	e := newEnv(t, testJob())
 	// Two target users share the matching value: never pick one.
-	for i := 0; i < 2; i++ {
-		if _, err := e.tgt.Create(e.ctx, connectors.TypeUser, connectors.Attributes{"userName": "dup@example.com", "externalId": "x"}); err != nil && i == 0 {
-			t.Fatal(err)
-		}
-	}
-	e.tgt.SetUnique(connectors.TypeUser, "") // allow the duplicate below
-	_, _ = e.tgt.Create(e.ctx, connectors.TypeUser, connectors.Attributes{"userName": "dup@example.com"})
+	e.tgt.Seed(connectors.TypeUser, connectors.Attributes{"userName": "dup@example.com", "externalId": "x"})
+	e.tgt.Seed(connectors.TypeUser, connectors.Attributes{"userName": "dup@example.com"})
 	u := user("E1", "dup", "x", "Eng", "")
 	u.Attributes["userName"] = "dup@example.com"
 	e.src.Put(u)
@@ -391,7 +402,7 @@ func TestQuarantineOnCredentialFailure(t *testing.T) {
 		t.Errorf("after fix: %s %+v", st.Code, st.Quarantine)
 	}
 	hist, _ := e.store.History(e.ctx, "j1", 10)
-	if len(hist) < 2 || hist[0].NewCode != provisioning.StatusActive || hist[len(hist)-1].NewCode != provisioning.StatusQuarantine {
+	if len(hist) < 3 || hist[0].NewCode != provisioning.StatusActive || hist[1].NewCode != provisioning.StatusQuarantine || hist[1].Reason != provisioning.ReasonQuarantineException {
 		t.Errorf("history %+v", hist)
 	}
 }
@@ -653,5 +664,47 @@ func TestConfigChangeStartsInitialCycle(t *testing.T) {
 	e.start()
 	if c := e.cycle(); c.Type != provisioning.CycleInitial {
 		t.Errorf("cycle after a mapping change: %s", c.Type)
+	}
+}
+
+// TestResumeAfterSourceChange: the source changes while a cycle is interrupted; the
+// resumed cycle notices (the checkpoint's change is not at its position any more) and
+// reprocesses the phase, so nothing is skipped and nothing is created twice.
+func TestResumeAfterSourceChange(t *testing.T) {
+	job := testJob()
+	job.Settings.BatchSize = 5
+	job.Settings.Workers = 1
+	e := newEnv(t, job)
+	for i := 10; i < 50; i++ {
+		e.src.Put(user(id5(i), "U", id5(i), "Eng", ""))
+	}
+	n := 0
+	e.tgt.FailWhen(func(op string, _ connectors.ObjectType, _ string, _ connectors.Attributes) error {
+		if op == "create" {
+			if n++; n == 12 {
+				_ = e.eng.Pause(e.ctx, "j1", "tester")
+			}
+		}
+		return nil
+	})
+	if _, err := e.eng.RunCycle(e.ctx, "j1"); err == nil {
+		t.Fatal("paused cycle returned no error")
+	}
+	// New hires whose IDs sort before the checkpoint.
+	for i := 0; i < 10; i++ {
+		e.src.Put(user(id5(i), "N", id5(i), "Eng", ""))
+	}
+	e.start()
+	if err := e.eng.Start(e.ctx, "j1", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	e.cycle()
+	if got := len(e.tgt.Objects(connectors.TypeUser)); got != 50 {
+		t.Fatalf("target users %d, want 50", got)
+	}
+	for i := 0; i < 50; i++ {
+		if _, ok := e.link(connectors.TypeUser, id5(i)); !ok {
+			t.Errorf("%s not linked", id5(i))
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func testJob() provisioning.Job {
 }
 
 func user(id, first, last, dept, manager string) connectors.Object {
-	a := connectors.Attributes{"id": id, "userName": first + "." + last + "@example.com", "givenName": first, "surname": last,
+	a := connectors.Attributes{"id": id, "userName": strings.ToLower(first + "." + last + "@example.com"), "givenName": first, "surname": last,
 		"displayName": first + " " + last, "department": dept, "employeeType": "Employee", "accountEnabled": true}
 	if manager != "" {
 		a["manager"] = manager

@@ -203,6 +203,7 @@ func (s *stepRun) done(status Result, desc string, details map[string]string) {
 
 // finish completes the event and returns the outcome.
 func (o *op) finish(action Action, status Result) outcome {
+	sortSteps(o.ev.ProvisioningSteps)
 	o.ev.Action = action
 	o.ev.Status = status
 	o.ev.DurationInMilliseconds = time.Since(o.start).Milliseconds()
@@ -259,6 +260,7 @@ func (o *op) fail(action Action, it item, err error, isRef bool) outcome {
 			}
 			esc.NextAttempt = now.Add(backoff)
 			o.out.escrow = &esc
+			o.out.escrowDelete = nil
 			o.out.n.escrowed++
 			info.AdditionalDetails = strings.TrimPrefix(fmt.Sprintf("%s; attempt %d, next attempt %s", info.AdditionalDetails, esc.Attempts, esc.NextAttempt.UTC().Format(time.RFC3339)), "; ")
 		}
@@ -662,6 +664,21 @@ func (p *pipeline) processUpsert(it item) outcome {
 	return o.finish(action, status)
 }
 
+// sortSteps puts steps in pipeline order (reference resolution is recorded while the
+// processing decision is still open).
+func sortSteps(steps []Step) {
+	sort.SliceStable(steps, func(a, b int) bool { return stepRank(steps[a].ProvisioningStepType) < stepRank(steps[b].ProvisioningStepType) })
+}
+
+func stepRank(t StepType) int {
+	for i, x := range StepTypes {
+		if x == t {
+			return i
+		}
+	}
+	return len(StepTypes)
+}
+
 func hasMod(mods []connectors.Modification, name string) bool {
 	for _, m := range mods {
 		if m.Name == name {
@@ -848,6 +865,7 @@ func (p *pipeline) processStaged(it item) outcome {
 	held := it.staged.Event.Action == ActionStagedDelete
 	holding := held && st.CycleID == p.cycleID
 	ev := st.Event
+	ev.ID = uuid.Must(uuid.NewV7()).String() // a new event for the same change
 	ev.ProvisioningSteps = append([]Step(nil), ev.ProvisioningSteps...)
 	ev.ActivityDateTime = j.e.now()
 	ctx, span := j.e.rec.StartOperation(p.ctx, OperationInfo{JobID: j.job.ID, CycleID: p.cycleID, ChangeID: ev.ChangeID,

@@ -410,6 +410,9 @@ type Checkpoint struct {
 	Phase string `json:"phase"`
 	// Position counts the changes of Phase already committed.
 	Position int64 `json:"position"`
+	// LastID is the source ID of the last change committed in a read phase (checked when
+	// resuming, so a source that changed meanwhile is read again from the start).
+	LastID string `json:"lastId,omitempty"`
 	// Watermarks read so far in this cycle, by object type, to persist when it ends.
 	Watermarks map[connectors.ObjectType]string `json:"watermarks,omitempty"`
 	// Full records which types had a full read in this cycle.

@@ -169,7 +169,7 @@ func (d *daemon) source(cfg *config.Config, name string, built map[string]any) (
 		if err != nil {
 			return nil, err
 		}
-		src = c
+		src = c.Source()
 	default:
 		return nil, fmt.Errorf("connector type %q cannot be a source in this build", cc.Type)
 	}

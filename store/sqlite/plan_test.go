@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/provisioning"
+	"github.com/provisiond/provisiond/store/internal/codec"
+)
+
+// explain returns SQLite's query plan of query, one step per line.
+func explain(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.reader.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(steps, "\n")
+}
+
+// TestQueryPlans pins the index each kind of event query uses: on a database with
+// millions of events, a query that falls back to the wrong index or a table scan turns a
+// millisecond lookup into seconds. SQLite plans without statistics here, as on a fresh
+// database, which is why the queries name their driving index (see chooseDriver).
+func TestQueryPlans(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	tm := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	after := &provisioning.EventPosition{Time: tm, ID: "x"}
+	cases := []struct {
+		name string
+		q    provisioning.EventQuery
+		want []string // substrings of the plan, in order
+	}{
+		{"all, newest first", provisioning.EventQuery{}, []string{"SCAN events USING INDEX events_time"}},
+		{"time range", provisioning.EventQuery{From: tm, To: tm}, []string{"SEARCH events USING INDEX events_time (time>? AND time<?)"}},
+		{"job", provisioning.EventQuery{JobID: "j"}, []string{"SEARCH events USING INDEX events_job_time (job_id=?)"}},
+		{"job, next page", provisioning.EventQuery{JobID: "j", After: after}, []string{"SEARCH events USING INDEX events_job_time (job_id=? AND time<?)"}},
+		{"job, ascending page", provisioning.EventQuery{JobID: "j", After: after, Ascending: true}, []string{"SEARCH events USING INDEX events_job_time (job_id=? AND time>?)"}},
+		{"job and success", provisioning.EventQuery{JobID: "j", Status: provisioning.ResultSuccess}, []string{"events_job_time (job_id=?)"}},
+		{"job and failures", provisioning.EventQuery{JobID: "j", Status: provisioning.ResultFailure, From: tm}, []string{"events_status_time (status=? AND time>?)"}},
+		{"cycle", provisioning.EventQuery{JobID: "j", CycleID: "c", Status: provisioning.ResultFailure}, []string{"events_cycle_time (cycle_id=?)"}},
+		{"error code", provisioning.EventQuery{JobID: "j", ErrorCode: "E", Status: provisioning.ResultFailure, From: tm}, []string{"events_error_time (error_code=? AND time>?)"}},
+		{"change", provisioning.EventQuery{JobID: "j", ChangeID: "ch", Identity: "alice", CycleID: "c"}, []string{"events_change (change_id=?)"}},
+		{"identity", provisioning.EventQuery{JobID: "j", Identity: "alice", CycleID: "c", Status: provisioning.ResultFailure, From: tm},
+			[]string{"MULTI-INDEX OR", "events_source (source_id=?)", "events_target (target_id=?)", "events_source_name (source_name_lc=?)", "events_target_name (target_name_lc=?)"}},
+		{"identity prefix", provisioning.EventQuery{Identity: "ali", IdentityPrefix: true, After: after},
+			[]string{"MULTI-INDEX OR", "events_source (source_id>? AND source_id<?)", "events_target (target_id>? AND target_id<?)",
+				"events_source_name (source_name_lc>? AND source_name_lc<?)", "events_target_name (target_name_lc>? AND target_name_lc<?)"}},
+	}
+	for _, c := range cases {
+		query, args := buildEventQuery(c.q)
+		plan := explain(t, s, query, args...)
+		rest := plan
+		for _, w := range c.want {
+			i := strings.Index(rest, w)
+			if i < 0 {
+				t.Errorf("%s: plan lacks %q:\n%s\nquery: %s", c.name, w, plan, query)
+				break
+			}
+			rest = rest[i+len(w):]
+		}
+		if strings.Contains(plan, "SCAN events\n") || strings.HasSuffix(plan, "SCAN events") {
+			t.Errorf("%s: full table scan:\n%s", c.name, plan)
+		}
+		t.Logf("%s:\n%s", c.name, plan)
+	}
+
+	others := []struct {
+		name, query string
+		args        []any
+		want        string
+	}{
+		{"GetLinks", qGetLinks, []any{"j", "User", `["a","b"]`},
+			"SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id=?)\nLIST SUBQUERY"},
+		{"ScanLinks first", qScanFirst, []any{"j", "User", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=?)"},
+		{"ScanLinks next", qScanNext, []any{"j", "User", "a", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id>?)"},
+		{"DueEscrows", qDueEscrows, []any{"j", codec.Nanos(tm), 10}, "SEARCH escrows USING INDEX escrows_due (job_id=? AND next_attempt<?)"},
+		{"History", qHistory, []any{"j", 10}, "SEARCH job_history USING INDEX job_history_job_time (job_id=?)"},
+		{"Prune", qPruneEvents, []any{codec.Nanos(tm), 10}, "SEARCH events USING COVERING INDEX events_time (time<?)"},
+	}
+	for _, c := range others {
+		plan := explain(t, s, c.query, c.args...)
+		if !strings.Contains(plan, c.want) {
+			t.Errorf("%s: plan lacks %q:\n%s", c.name, c.want, plan)
+		}
+		t.Logf("%s:\n%s", c.name, plan)
+	}
+}
