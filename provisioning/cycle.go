@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -47,6 +48,11 @@ type cycleRun struct {
 	quarantineRetry bool
 	// quarantinedNow: this cycle (re)imposed a quarantine.
 	quarantinedNow bool
+	// inflight receives the result of the batch committing in the background.
+	inflight  chan error
+	commitErr error
+	overlayMu sync.Mutex
+	overlay   map[connectors.ObjectType]map[string]*Link
 }
 
 type fatalError struct {
@@ -343,6 +349,9 @@ func isEngineErr(err error) bool {
 }
 
 func (cr *cycleRun) commitCheckpoint() error {
+	if err := cr.waitCommit(); err != nil {
+		return err
+	}
 	j := cr.j
 	j.mu.Lock()
 	cp := cr.cp
@@ -353,29 +362,39 @@ func (cr *cycleRun) commitCheckpoint() error {
 	return j.e.store.Commit(cr.ctx, Batch{JobID: j.job.ID, State: &st, Cycle: &c})
 }
 
-// drain processes the records fetch returns, in batches, until it returns nothing new.
-func drain[T any](cr *cycleRun, fetch func(limit int) ([]T, error), key func(T) string, toItem func(T) item) error {
-	seen := map[string]struct{}{}
+// drain processes the records fetch returns, in batches, paging with a cursor so that each
+// record is read once, however many stay behind (unresolved references, held deletes).
+func drain[T any](cr *cycleRun, fetch func(after *Cursor, limit int) ([]T, error), cursor func(T) Cursor, toItem func(T) item) error {
 	bs := cr.j.job.Settings.BatchSize
+	var after *Cursor
+	// A record processed in this phase can come around again with a later time (an
+	// escrow rescheduled during a quarantine retry): process each once.
+	seen := map[Cursor]struct{}{}
 	for {
-		recs, err := fetch(bs + len(seen))
+		if err := cr.waitCommit(); err != nil {
+			return err
+		}
+		recs, err := fetch(after, bs)
 		if err != nil {
 			return err
 		}
-		var chunk []item
+		if len(recs) == 0 {
+			return nil
+		}
+		c := cursor(recs[len(recs)-1])
+		after = &c
+		chunk := make([]item, 0, len(recs))
 		for _, r := range recs {
-			k := key(r)
-			if _, ok := seen[k]; ok {
+			k := cursor(r)
+			k.Time = time.Time{}
+			if _, dup := seen[k]; dup {
 				continue
 			}
 			seen[k] = struct{}{}
 			chunk = append(chunk, toItem(r))
-			if len(chunk) == bs {
-				break
-			}
 		}
 		if len(chunk) == 0 {
-			return nil
+			continue
 		}
 		if err := cr.processChunk(chunk, 0); err != nil {
 			return err
@@ -389,7 +408,9 @@ func drain[T any](cr *cycleRun, fetch func(limit int) ([]T, error), key func(T) 
 	}
 }
 
-func escrowKey(e Escrow) string { return string(e.Type) + "\x00" + e.SourceID }
+func escrowCursor(e Escrow) Cursor { return Cursor{Time: e.NextAttempt, Type: e.Type, SourceID: e.SourceID} }
+
+func stagedCursor(s StagedOp) Cursor { return Cursor{Time: s.Created, Type: s.Type, SourceID: s.SourceID} }
 
 // escrowPhase retries the escrows that are due (all of them when the job is quarantined:
 // this cycle is the quarantine's retry).
@@ -399,9 +420,9 @@ func (cr *cycleRun) escrowPhase() error {
 	if cr.quarantineRetry {
 		bound = cr.start.Add(100 * 365 * 24 * time.Hour)
 	}
-	return drain(cr, func(limit int) ([]Escrow, error) {
-		return j.e.store.DueEscrows(cr.ctx, j.job.ID, bound, limit)
-	}, escrowKey, func(e Escrow) item {
+	return drain(cr, func(after *Cursor, limit int) ([]Escrow, error) {
+		return j.e.store.DueEscrows(cr.ctx, j.job.ID, bound, after, limit)
+	}, escrowCursor, func(e Escrow) item {
 		e2 := e
 		return item{change: e.Change, escrow: &e2}
 	})
@@ -410,10 +431,10 @@ func (cr *cycleRun) escrowPhase() error {
 // referencePhase resolves the references that were pending.
 func (cr *cycleRun) referencePhase() error {
 	j := cr.j
-	return drain(cr, func(limit int) ([]PendingRef, error) {
-		return j.e.store.PendingRefs(cr.ctx, j.job.ID, limit)
-	}, func(r PendingRef) string {
-		return string(r.Type) + "\x00" + r.SourceID + "\x00" + r.Attribute
+	return drain(cr, func(after *Cursor, limit int) ([]PendingRef, error) {
+		return j.e.store.PendingRefs(cr.ctx, j.job.ID, after, limit)
+	}, func(r PendingRef) Cursor {
+		return Cursor{Time: r.Created, Type: r.Type, SourceID: r.SourceID, Attribute: r.Attribute}
 	}, func(r PendingRef) item {
 		r2 := r
 		return item{change: connectors.Change{Kind: connectors.ChangeUpsert, Object: connectors.Object{Type: r.Type, ID: r.SourceID}}, ref: &r2}
@@ -432,9 +453,9 @@ func (cr *cycleRun) deprovisionPhase() error {
 	if !force && queued > 0 && cr.breakerTrips(queued) {
 		return cr.holdDeprovisions(queued)
 	}
-	err := drain(cr, func(limit int) ([]StagedOp, error) {
-		return j.e.store.StagedOps(cr.ctx, j.job.ID, limit)
-	}, func(s StagedOp) string { return string(s.Type) + "\x00" + s.SourceID }, func(s StagedOp) item {
+	err := drain(cr, func(after *Cursor, limit int) ([]StagedOp, error) {
+		return j.e.store.StagedOps(cr.ctx, j.job.ID, after, limit)
+	}, stagedCursor, func(s StagedOp) item {
 		s2 := s
 		return item{staged: &s2}
 	})
@@ -472,9 +493,9 @@ func (cr *cycleRun) breakerTrips(n int64) bool {
 // holdDeprovisions turns this cycle's queued deprovisions into held ones and quarantines.
 func (cr *cycleRun) holdDeprovisions(n int64) error {
 	j := cr.j
-	err := drain(cr, func(limit int) ([]StagedOp, error) {
-		return j.e.store.StagedOps(cr.ctx, j.job.ID, limit)
-	}, func(s StagedOp) string { return string(s.Type) + "\x00" + s.SourceID }, func(s StagedOp) item {
+	err := drain(cr, func(after *Cursor, limit int) ([]StagedOp, error) {
+		return j.e.store.StagedOps(cr.ctx, j.job.ID, after, limit)
+	}, stagedCursor, func(s StagedOp) item {
 		s2 := s
 		s2.Event.Action = ActionStagedDelete // marks it held
 		return item{staged: &s2}
@@ -496,7 +517,9 @@ func (cr *cycleRun) holdDeprovisions(n int64) error {
 	return nil
 }
 
-// processChunk processes items concurrently and commits their results in one batch.
+// processChunk processes items concurrently and hands their results to the store as one
+// batch. The batch commits in the background while the next chunk is processed (its links
+// stay visible through the overlay until then); batches commit in order.
 // advance is how much the phase's checkpoint position moves when it commits.
 func (cr *cycleRun) processChunk(items []item, advance int64) error {
 	j := cr.j
@@ -527,11 +550,68 @@ func (cr *cycleRun) processChunk(items []item, advance int64) error {
 	}
 	close(next)
 	wg.Wait()
-	return cr.commit(ctx, outs, advance)
+	// The previous batch must be durable before this one (checkpoints are ordered).
+	if err := cr.waitCommit(); err != nil {
+		return err
+	}
+	b, events := cr.prepare(outs, advance)
+	overlay := map[connectors.ObjectType]map[string]*Link{}
+	for i := range b.Links {
+		l := &b.Links[i]
+		if overlay[l.Type] == nil {
+			overlay[l.Type] = map[string]*Link{}
+		}
+		overlay[l.Type][l.SourceID] = l
+	}
+	for _, k := range b.LinkDeletes {
+		if overlay[k.Type] == nil {
+			overlay[k.Type] = map[string]*Link{}
+		}
+		overlay[k.Type][k.SourceID] = nil
+	}
+	cr.overlayMu.Lock()
+	cr.overlay = overlay
+	cr.overlayMu.Unlock()
+	done := make(chan error, 1)
+	cr.inflight = done
+	j.inflight.Add(1)
+	go func() {
+		defer j.inflight.Done()
+		err := j.e.store.Commit(ctx, b)
+		if err == nil && len(events) > 0 {
+			j.e.obs.Events(cr.ctx, &j.job, events)
+		}
+		if err != nil {
+			err = fmt.Errorf("commit batch: %w", err)
+		}
+		done <- err
+	}()
+	return nil
 }
 
-// commit turns outcomes into one store batch, updates counters and progress.
-func (cr *cycleRun) commit(ctx context.Context, outs []outcome, advance int64) error {
+// waitCommit waits for the batch in flight, if any, and returns its error.
+func (cr *cycleRun) waitCommit() error {
+	if cr.inflight == nil {
+		return nil
+	}
+	err := <-cr.inflight
+	cr.inflight = nil
+	if err != nil && cr.commitErr == nil {
+		cr.commitErr = err
+	}
+	return cr.commitErr
+}
+
+// overlayLink returns a link of the batch in flight (ok false when it has none).
+func (cr *cycleRun) overlayLink(t connectors.ObjectType, id string) (*Link, bool) {
+	cr.overlayMu.Lock()
+	defer cr.overlayMu.Unlock()
+	l, ok := cr.overlay[t][id]
+	return l, ok
+}
+
+// prepare turns outcomes into one store batch and updates counters and progress.
+func (cr *cycleRun) prepare(outs []outcome, advance int64) (Batch, []Event) {
 	j := cr.j
 	e := j.e
 	b := Batch{JobID: j.job.ID}
@@ -601,27 +681,24 @@ func (cr *cycleRun) commit(ctx context.Context, outs []outcome, advance int64) e
 	}
 	cp := cr.cp
 	j.state.Checkpoint = &cp
-	st := j.state
+	st := cloneState(j.state) // the batch commits in the background: no shared maps
 	j.mu.Unlock()
 	c := cr.c
 	b.Cycle = &c
 	b.State = &st
-	if err := e.store.Commit(ctx, b); err != nil {
-		return fmt.Errorf("commit batch: %w", err)
-	}
-	if len(events) > 0 {
-		e.obs.Events(cr.ctx, &j.job, events)
-	}
-	if fatal != nil {
+	if fatal != nil && cr.fatal == nil {
 		cr.fatal = fatal
 	}
-	return nil
+	return b, events
 }
 
 // finish ends the cycle: quarantine evaluation, status, watermark, history, observers.
 func (cr *cycleRun) finish(runErr error) (Cycle, error) {
 	j := cr.j
 	e := j.e
+	if err := cr.waitCommit(); err != nil && runErr == nil {
+		runErr = err
+	}
 	ctx := context.WithoutCancel(cr.ctx)
 	defer j.setRunning(false)
 	stopped := errors.Is(runErr, errStopped)
@@ -771,4 +848,17 @@ func (cr *cycleRun) finish(runErr error) (Cycle, error) {
 		return c, runErr
 	}
 	return c, nil
+}
+
+// cloneState copies a job state deeply enough that the engine may go on changing its own.
+func cloneState(st JobState) JobState {
+	st.Watermarks = maps.Clone(st.Watermarks)
+	st.Status.SynchronizedEntryCountByType = maps.Clone(st.Status.SynchronizedEntryCountByType)
+	if st.Checkpoint != nil {
+		cp := *st.Checkpoint
+		cp.Watermarks = maps.Clone(cp.Watermarks)
+		cp.Full = maps.Clone(cp.Full)
+		st.Checkpoint = &cp
+	}
+	return st
 }

@@ -94,6 +94,8 @@ type jobRun struct {
 
 	// chunkMu serializes object processing between a cycle's chunks and on-demand requests.
 	chunkMu sync.Mutex
+	// inflight counts batches committing in the background.
+	inflight sync.WaitGroup
 	// cycleMu is held while a cycle runs.
 	cycleMu sync.Mutex
 

@@ -324,7 +324,7 @@ func TestEscrowBackoffAndRetry(t *testing.T) {
 	if ev.Status != provisioning.ResultFailure || ev.ErrorInformation.ErrorCode != "InternalServerError" {
 		t.Fatalf("E2 %s %+v", ev.Status, ev.ErrorInformation)
 	}
-	esc, err := e.store.DueEscrows(e.ctx, "j1", e.clk.Now().Add(24*time.Hour), 10)
+	esc, err := e.store.DueEscrows(e.ctx, "j1", e.clk.Now().Add(24*time.Hour), nil, 10)
 	if err != nil || len(esc) != 1 || esc[0].Attempts != 1 {
 		t.Fatalf("escrows %+v %v", esc, err)
 	}
@@ -344,7 +344,7 @@ func TestEscrowBackoffAndRetry(t *testing.T) {
 	if s := ev.ProvisioningSteps[0]; s.Details["RetryCount"] != "1" {
 		t.Errorf("retry import step details %v", s.Details)
 	}
-	esc, _ = e.store.DueEscrows(e.ctx, "j1", e.clk.Now().Add(24*time.Hour), 10)
+	esc, _ = e.store.DueEscrows(e.ctx, "j1", e.clk.Now().Add(24*time.Hour), nil, 10)
 	if len(esc) != 1 || esc[0].Attempts != 2 || esc[0].NextAttempt.Sub(e.clk.Now()) != 2*time.Hour {
 		t.Fatalf("after 2nd failure: %+v", esc)
 	}

@@ -56,8 +56,16 @@ type pipeline struct {
 func (p *pipeline) prefetch(items []item) error {
 	p.links = map[connectors.ObjectType]map[string]*Link{}
 	ids := map[connectors.ObjectType][]string{}
+	dedup := map[connectors.ObjectType]map[string]struct{}{}
 	add := func(t connectors.ObjectType, id string) {
-		if id != "" {
+		if id == "" {
+			return
+		}
+		if dedup[t] == nil {
+			dedup[t] = map[string]struct{}{}
+		}
+		if _, dup := dedup[t][id]; !dup {
+			dedup[t][id] = struct{}{}
 			ids[t] = append(ids[t], id)
 		}
 	}
@@ -97,6 +105,12 @@ func (p *pipeline) prefetch(items []item) error {
 				return fmt.Errorf("load links: %w", err)
 			}
 			for _, id := range list[:n] {
+				if p.cr != nil {
+					if l, ok := p.cr.overlayLink(t, id); ok {
+						m[id] = l
+						continue
+					}
+				}
 				if l, ok := got[id]; ok {
 					l := l
 					m[id] = &l
@@ -121,6 +135,11 @@ func (p *pipeline) link(t connectors.ObjectType, id string) (*Link, error) {
 		}
 	}
 	p.mu.Unlock()
+	if p.cr != nil {
+		if l, ok := p.cr.overlayLink(t, id); ok {
+			return l, nil
+		}
+	}
 	got, err := p.j.e.store.GetLinks(p.ctx, p.j.job.ID, t, []string{id})
 	if err != nil {
 		return nil, err
@@ -164,7 +183,7 @@ func (p *pipeline) newOp(t connectors.ObjectType, sourceID, display string) *op 
 	now := e.now()
 	ev := &Event{
 		ID: uuid.Must(uuid.NewV7()).String(), ActivityDateTime: now, JobID: p.j.job.ID, CycleID: p.cycleID,
-		ChangeID: uuid.NewString(), SourceSystem: p.j.job.SourceSystem, TargetSystem: p.j.job.TargetSystem,
+		ChangeID: uuid.Must(uuid.NewV7()).String(), SourceSystem: p.j.job.SourceSystem, TargetSystem: p.j.job.TargetSystem,
 		SourceIdentity: Identity{ID: sourceID, DisplayName: display, IdentityType: string(t)},
 		TargetIdentity: Identity{IdentityType: string(t)},
 		InitiatedBy:    e.service,
@@ -667,7 +686,9 @@ func (p *pipeline) processUpsert(it item) outcome {
 // sortSteps puts steps in pipeline order (reference resolution is recorded while the
 // processing decision is still open).
 func sortSteps(steps []Step) {
-	sort.SliceStable(steps, func(a, b int) bool { return stepRank(steps[a].ProvisioningStepType) < stepRank(steps[b].ProvisioningStepType) })
+	sort.SliceStable(steps, func(a, b int) bool {
+		return stepRank(steps[a].ProvisioningStepType) < stepRank(steps[b].ProvisioningStepType)
+	})
 }
 
 func stepRank(t StepType) int {

@@ -68,6 +68,7 @@ func (e *Engine) ProvisionOnDemand(ctx context.Context, id string, req OnDemandR
 
 	j.chunkMu.Lock()
 	defer j.chunkMu.Unlock()
+	j.inflight.Wait() // a cycle's batch in flight is durable before we read links
 	if err := j.tgt.Test(cctx); err != nil {
 		p := newPipeline()
 		o := p.newOp(obj.Type, obj.ID, obj.DisplayName())

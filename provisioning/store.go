@@ -56,6 +56,16 @@ type PendingRefKey struct {
 	Attribute string
 }
 
+// Cursor is a position in the ordering of escrows, pending references or staged
+// operations: the time (NextAttempt or Created) and the key of the last record seen.
+// Paging with it reads each record once, however many stay behind unresolved.
+type Cursor struct {
+	Time      time.Time
+	Type      connectors.ObjectType
+	SourceID  string
+	Attribute string
+}
+
 // EventQuery selects events. Zero fields do not filter.
 type EventQuery struct {
 	JobID    string
@@ -104,18 +114,21 @@ type Store interface {
 	// ClearLinks removes a job's connector data store (resetScope ConnectorDataStore).
 	ClearLinks(ctx context.Context, jobID string) error
 
-	// DueEscrows returns up to limit escrows with NextAttempt <= now, oldest first.
-	DueEscrows(ctx context.Context, jobID string, now time.Time, limit int) ([]Escrow, error)
+	// DueEscrows returns up to limit escrows with NextAttempt <= now, ordered by
+	// (NextAttempt, Type, SourceID), strictly after the cursor when one is given.
+	DueEscrows(ctx context.Context, jobID string, now time.Time, after *Cursor, limit int) ([]Escrow, error)
 	// CountEscrows counts a job's escrows.
 	CountEscrows(ctx context.Context, jobID string) (int64, error)
 	// ClearEscrows removes a job's escrows (resetScope Escrows).
 	ClearEscrows(ctx context.Context, jobID string) error
 
-	// PendingRefs returns up to limit pending references of a job, oldest first.
-	PendingRefs(ctx context.Context, jobID string, limit int) ([]PendingRef, error)
+	// PendingRefs returns up to limit pending references of a job, ordered by (Created,
+	// Type, SourceID, Attribute), strictly after the cursor when one is given.
+	PendingRefs(ctx context.Context, jobID string, after *Cursor, limit int) ([]PendingRef, error)
 
-	// StagedOps returns up to limit staged deletes/disables of a job, oldest first.
-	StagedOps(ctx context.Context, jobID string, limit int) ([]StagedOp, error)
+	// StagedOps returns up to limit staged deletes/disables of a job, ordered by (Created,
+	// Type, SourceID), strictly after the cursor when one is given.
+	StagedOps(ctx context.Context, jobID string, after *Cursor, limit int) ([]StagedOp, error)
 	// CountStaged counts a job's staged operations.
 	CountStaged(ctx context.Context, jobID string) (int64, error)
 	// ClearStaged drops a job's staged operations (they will be re-evaluated).

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ type benchOptions struct {
 	replay                              bool
 	keep                                bool
 	jsonOut                             bool
+	cpuProfile                          string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -57,6 +59,7 @@ prints users/s, the ratio engine/replay and this process's peak RSS.`,
 	f.BoolVar(&o.replay, "replay", true, "record the requests and replay them bare (uses memory for the recording)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run to this file")
 	return cmd
 }
 
@@ -91,18 +94,24 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		defer os.RemoveAll(dir)
 	}
 	hr := filepath.Join(dir, "hr.json")
-	data := hrgen.Generate(hrgen.Options{Seed: 42, Users: o.users, Groups: o.groups})
-	if err := data.WriteJSON(hr); err != nil {
+	// Generate the export in a child process, so its memory does not count in this one's
+	// peak RSS.
+	exe, err := os.Executable()
+	if err != nil {
 		return err
 	}
-	data = nil
-	runtime.GC()
+	gen := exec.CommandContext(ctx, exe, "generate-hr", "--users", strconv.Itoa(o.users), "--groups", strconv.Itoa(o.groups), "--seed", "42", "--out", hr)
+	if b, err := gen.CombinedOutput(); err != nil {
+		return fmt.Errorf("generate the HR export: %v: %s", err, b)
+	}
 
 	srv, err := startSCIMChild(ctx)
 	if err != nil {
 		return err
 	}
-	rec := &recorder{base: http.DefaultTransport, on: o.replay}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+	rec := &recorder{base: tr, on: o.replay}
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "p.db"))
 	if err != nil {
 		srv.stop()
@@ -131,9 +140,22 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		srv.stop()
 		return err
 	}
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	c, err := eng.RunCycle(ctx, "bench")
 	elapsed := time.Since(start)
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	st.Close()
 	srv.stop()
 	if err != nil {
@@ -248,7 +270,9 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // both users exist — come much later in the recording, as they did in the cycle).
 func replay(ctx context.Context, srv *scimChild, reqs []recorded, conc int) (time.Duration, error) {
 	base := strings.TrimSuffix(srv.url, "/scim/v2")
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: 0}}
+	rtr := http.DefaultTransport.(*http.Transport).Clone()
+	rtr.MaxIdleConns, rtr.MaxIdleConnsPerHost = 256, 256
+	client := &http.Client{Transport: rtr}
 	next := make(chan int, conc*4)
 	var wg sync.WaitGroup
 	var firstErr error
@@ -311,4 +335,27 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+func newGenerateHRCmd() *cobra.Command {
+	var users, groups int
+	var seed int64
+	var out string
+	cmd := &cobra.Command{
+		Use:    "generate-hr --out FILE",
+		Short:  "Write a generated HR export (the demo's data) as JSON",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if users < 1 || groups < 0 || out == "" {
+				return &exitError{code: 2, err: errors.New("--users ≥ 1, --groups ≥ 0 and --out are required")}
+			}
+			return hrgen.Generate(hrgen.Options{Seed: seed, Users: users, Groups: groups}).WriteJSON(out)
+		},
+	}
+	cmd.Flags().IntVar(&users, "users", 2000, "users")
+	cmd.Flags().IntVar(&groups, "groups", 60, "groups")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed")
+	cmd.Flags().StringVar(&out, "out", "", "output file")
+	return cmd
 }

@@ -57,7 +57,7 @@ func newDemoCmd() *cobra.Command {
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "API listen address")
 	f.StringVar(&o.dataDir, "data-dir", "", "data directory (default: a new temporary directory)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (log lines instead)")
-	f.Float64Var(&o.throttleRate, "scim-throttle-rate", 0.002, "fraction of SCIM requests the embedded target answers 429 (realistic throttling)")
+	f.Float64Var(&o.throttleRate, "scim-throttle-rate", 0.0005, "fraction of SCIM requests the embedded target answers 429 (realistic throttling)")
 	f.Float64Var(&o.errorRate, "scim-error-rate", 0.001, "fraction of SCIM requests the embedded target answers 500")
 	f.IntVar(&o.cycles, "cycles", 0, "stop after this many incremental cycles (0: run until interrupted)")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level of the daemon's own log lines: debug, info, warn, error")
@@ -167,7 +167,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 		st.Close()
 		return err
 	}
-	tgt, err := scim.New(ctx, scim.Config{BaseURL: scimURL, Auth: scim.AuthConfig{Type: "bearer", Token: scimToken}, MaxRequestsPerSecond: 20000})
+	tgt, err := scim.New(ctx, scim.Config{BaseURL: scimURL, Auth: scim.AuthConfig{Type: "bearer", Token: scimToken}, MaxRequestsPerSecond: 2000})
 	if err != nil {
 		st.Close()
 		return err

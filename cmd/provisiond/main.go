@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newVersionCmd(), newSCIMServerCmd(), newBenchCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newVersionCmd(), newSCIMServerCmd(), newBenchCmd(), newGenerateHRCmd())
 	return root
 }
 

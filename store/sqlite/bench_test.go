@@ -85,7 +85,7 @@ func BenchmarkCommit(b *testing.B) {
 					b.Fatal(err)
 				}
 			} else {
-				s = benchOpen(b, "commit-"+strings.ReplaceAll(c.name, "/", "-")+"-"+strconv.Itoa(b.N)+".db")
+				s = benchOpen(b, fmt.Sprintf("commit-%s-%d.db", strings.ReplaceAll(c.name, "/", "-"), benchSeq.Add(1)))
 				defer s.Close()
 			}
 			ctx := context.Background()
@@ -145,7 +145,7 @@ var benchSeq atomic.Int64
 // JSON encoding runs in parallel, SQLite writes one transaction at a time.
 func BenchmarkCommitParallel(b *testing.B) {
 	const per = 500
-	s := benchOpen(b, "commit-parallel-"+strconv.Itoa(b.N)+".db")
+	s := benchOpen(b, fmt.Sprintf("commit-parallel-%d.db", benchSeq.Add(1)))
 	defer s.Close()
 	b.SetParallelism(1)
 	b.ResetTimer()
@@ -349,8 +349,9 @@ var eventsDB = sync.OnceValues(func() (*Store, error) {
 })
 
 // BenchmarkQueryEvents queries a store of a million events: one user's history (by id, by
-// display name in another case, by prefix), filtered pages of a job, a page deep in the
-// keyset order, a cycle's failures, a time window, and one event by id.
+// display name in another case, by prefixes matching 10 users, 100 users and everyone),
+// filtered pages of a job, a page deep in the keyset order, a cycle's failures, a time
+// window, a page of 1000, and one event by id.
 func BenchmarkQueryEvents(b *testing.B) {
 	s, err := eventsDB()
 	if err != nil {
@@ -366,7 +367,9 @@ func BenchmarkQueryEvents(b *testing.B) {
 		{"identity", provisioning.EventQuery{Identity: "user012345"}, 1},
 		{"identity-job", provisioning.EventQuery{JobID: "job-a", Identity: "user012347"}, 1},
 		{"display-name-any-case", provisioning.EventQuery{Identity: "USER 012345"}, 1},
-		{"identity-prefix", provisioning.EventQuery{Identity: "user0123", IdentityPrefix: true}, 10},
+		{"identity-prefix", provisioning.EventQuery{Identity: "user01234", IdentityPrefix: true}, 10},
+		{"identity-prefix-2000-matches", provisioning.EventQuery{Identity: "user0123", IdentityPrefix: true}, 100},
+		{"identity-prefix-broad", provisioning.EventQuery{Identity: "u", IdentityPrefix: true}, 100},
 		{"job-newest-page", provisioning.EventQuery{JobID: "job-a"}, 100},
 		{"job-failures-page", provisioning.EventQuery{JobID: "job-a", Status: provisioning.ResultFailure}, 100},
 		{"job-page-after", provisioning.EventQuery{JobID: "job-a", After: &provisioning.EventPosition{Time: mid, ID: "ev-5"}}, 100},

@@ -40,8 +40,8 @@ func insertSQL(verb, table string, cols, keys []string, rows int) string {
 // rowInsert inserts rows of a fixed column list, several rows per statement: multi-row
 // VALUES lists cut the per-statement overhead that dominates bulk inserts. The statements
 // are INSERT OR ROLLBACK: a failing row rolls back the whole transaction (which Commit does
-// on any error anyway), so SQLite needs no statement journal to undo a half-done statement,
-// a copy of every page the statement changes.
+// on any error anyway), so for plain inserts SQLite keeps no statement journal (a copy of
+// every page a statement changes, to undo it alone). Upserts still keep one.
 type rowInsert struct {
 	table      string
 	cols, keys []string
@@ -254,34 +254,34 @@ func encodeBatch(b *provisioning.Batch) (*encoded, error) {
 		}
 		e.cycle = []any{c.JobID, c.CycleID, string(c.Type), codec.Nanos(c.TimeBegan), ended, string(c.State), nz(c.TraceID), js}
 	}
-	if len(b.Links) > 0 {
-		e.links = make([]any, 0, linkCols*len(b.Links))
-		for i := range b.Links {
-			l := &b.Links[i]
-			job, err := jobOf(b.JobID, l.JobID, "a link")
+	var err error
+	e.links, err = encodeParallel(len(b.Links), linkCols, func(i int, out []any) ([]any, error) {
+		l := &b.Links[i]
+		job, err := jobOf(b.JobID, l.JobID, "a link")
+		if err != nil {
+			return nil, err
+		}
+		var exported, members any
+		if l.Exported != nil {
+			js, err := codec.Marshal(l.Exported)
+			if err != nil {
+				return nil, fmt.Errorf("encode link %s/%s: %w", l.Type, l.SourceID, err)
+			}
+			exported = js
+		}
+		if l.Members != nil {
+			js, err := codec.Marshal(l.Members)
 			if err != nil {
 				return nil, err
 			}
-			var exported, members any
-			if l.Exported != nil {
-				js, err := codec.Marshal(l.Exported)
-				if err != nil {
-					return nil, fmt.Errorf("encode link %s/%s: %w", l.Type, l.SourceID, err)
-				}
-				exported = js
-			}
-			if l.Members != nil {
-				js, err := codec.Marshal(l.Members)
-				if err != nil {
-					return nil, err
-				}
-				members = js
-			}
-			e.links = append(e.links, job, string(l.Type), l.SourceID, l.TargetID, l.DisplayName, l.Hash,
-				exported, members, boolInt(l.Disabled), codec.Nanos(l.Updated))
+			members = js
 		}
+		return append(out, job, string(l.Type), l.SourceID, l.TargetID, l.DisplayName, l.Hash,
+			exported, members, boolInt(l.Disabled), codec.Nanos(l.Updated)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	var err error
 	if e.linkDel, err = encodeKeys(b.JobID, b.LinkDeletes, "a link delete"); err != nil {
 		return nil, err
 	}
@@ -353,53 +353,62 @@ func encodeBatch(b *provisioning.Batch) (*encoded, error) {
 	return e, nil
 }
 
-// encodeEvents returns the column values of events, encoding their JSON on up to
-// GOMAXPROCS goroutines: SQLite writes one transaction at a time, so the encoding is the
-// part of a commit that can use the other cores.
+// encodeEvents returns the column values of events.
 func encodeEvents(batchJob string, events []provisioning.Event) ([]any, error) {
-	if len(events) == 0 {
+	return encodeParallel(len(events), eventCols, func(i int, out []any) ([]any, error) {
+		ev := events[i] // a copy: the caller's event is not modified
+		var err error
+		if ev.JobID, err = jobOf(batchJob, ev.JobID, "an event"); err != nil {
+			return nil, err
+		}
+		if ev.ID == "" {
+			return nil, fmt.Errorf("%w: an event without an id", ErrInvalidBatch)
+		}
+		return appendEventArgs(out, &ev)
+	})
+}
+
+// encodeParallel returns the cols column values of n records, which encode appends to out
+// for record i. The records are encoded on up to GOMAXPROCS goroutines: SQLite writes one
+// transaction at a time, so encoding (JSON, mostly) is the part of a commit that can use
+// the other cores.
+func encodeParallel(n, cols int, encode func(i int, out []any) ([]any, error)) ([]any, error) {
+	if n == 0 {
 		return nil, nil
 	}
-	args := make([]any, eventCols*len(events))
-	encode := func(lo, hi int) error {
-		out := args[eventCols*lo : eventCols*lo]
+	args := make([]any, cols*n)
+	run := func(lo, hi int) error {
+		out := args[cols*lo : cols*lo] // appends fill args[cols*lo:cols*hi] in place
 		for i := lo; i < hi; i++ {
-			ev := events[i] // a copy: the caller's event is not modified
 			var err error
-			if ev.JobID, err = jobOf(batchJob, ev.JobID, "an event"); err != nil {
-				return err
-			}
-			if ev.ID == "" {
-				return fmt.Errorf("%w: an event without an id", ErrInvalidBatch)
-			}
-			if out, err = appendEventArgs(out, &ev); err != nil {
+			if out, err = encode(i, out); err != nil {
 				return err
 			}
 		}
-		if len(out) != eventCols*(hi-lo) { // out must have filled exactly its own region of args
-			return fmt.Errorf("internal: %d event values for %d events", len(out), hi-lo)
+		if len(out) != cols*(hi-lo) { // out must have filled exactly its own region of args
+			return fmt.Errorf("internal: %d values for %d records of %d columns", len(out), hi-lo, cols)
 		}
 		return nil
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(events)/minEventsPerWorker, 8)
+	workers := min(runtime.GOMAXPROCS(0), n/minEventsPerWorker, 8)
 	if workers <= 1 {
-		return args, encode(0, len(events))
+		return args, run(0, n)
 	}
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo, hi := w*len(events)/workers, (w+1)*len(events)/workers
+		lo, hi := w*n/workers, (w+1)*n/workers
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[w] = encode(lo, hi)
+			errs[w] = run(lo, hi)
 		}()
 	}
 	wg.Wait()
 	return args, errors.Join(errs...)
 }
 
-// minEventsPerWorker: below this, a goroutine costs more than it saves.
+// minEventsPerWorker: below this many records, a goroutine costs more than it saves.
 const minEventsPerWorker = 64
 
 func encodeKeys(batchJob string, keys []provisioning.LinkKey, what string) ([]any, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -28,12 +29,79 @@ func (s *Store) GetEvent(ctx context.Context, id string) (provisioning.Event, er
 // QueryEvents returns the events q selects, newest first by (activityDateTime, id) unless
 // q.Ascending. From and To are inclusive.
 func (s *Store) QueryEvents(ctx context.Context, q provisioning.EventQuery) ([]provisioning.Event, error) {
-	query, args := buildEventQuery(q)
+	broad, err := s.broadIdentity(ctx, q)
+	if err != nil {
+		return nil, wrap(err, "query events")
+	}
+	query, args := buildEventQuery(q, broad)
 	out, err := queryList[provisioning.Event](ctx, s.reader, query, args...)
 	if err != nil {
 		return nil, wrap(err, "query events")
 	}
 	return out, nil
+}
+
+// identityColumns are the columns an identity filter matches, with whether the filter
+// value is lower-cased for them.
+var identityColumns = []struct {
+	col   string
+	lower bool
+}{{"source_id", false}, {"target_id", false}, {"source_name_lc", true}, {"target_name_lc", true}}
+
+// broadIdentity reports whether q's identity filter matches so many events that reading
+// them all through the identity indexes and sorting them by time (what an identity-driven
+// query does) costs more than scanning events in time order until the page is full:
+// a type-ahead prefix ("a") or the display name of a group changed every cycle. The
+// matches are counted on the identity indexes alone (no table rows), up to the crossover
+// point, about sqrt(limit * events / 10) (an index-driven match costs about ten times a
+// time-ordered scanned row, which shares its page with its neighbours).
+func (s *Store) broadIdentity(ctx context.Context, q provisioning.EventQuery) (bool, error) {
+	if q.Identity == "" || q.ChangeID != "" {
+		return false, nil
+	}
+	var events int64
+	if err := s.reader.QueryRowContext(ctx, qEventCount).Scan(&events); err != nil {
+		return false, err
+	}
+	limit := int64(eventLimit(q.Limit))
+	threshold := max(identityScanMin, int64(math.Sqrt(float64(limit*events/10))))
+	lc := codec.Lower(q.Identity)
+	var total int64
+	for _, c := range identityColumns {
+		v := q.Identity
+		if c.lower {
+			v = lc
+		}
+		cond, args := c.col+" = ?", []any{v}
+		if q.IdentityPrefix {
+			cond, args = c.col+" >= ? AND "+c.col+" < ?", []any{v, prefixEnd(v)}
+		}
+		var n int64
+		err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events WHERE `+cond+` LIMIT ?)`,
+			append(args, threshold-total)...).Scan(&n)
+		if err != nil {
+			return false, err
+		}
+		if total += n; total >= threshold {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// qEventCount estimates the number of events from the rowids (exact until events are
+// pruned). Each min and max is its own subquery: SQLite reads one end of the rowid b-tree
+// for a lone min() or max(), but scans the whole table for an expression of both.
+const qEventCount = `SELECT coalesce((SELECT max(seq) FROM events) - (SELECT min(seq) FROM events) + 1, 0)`
+
+// identityScanMin: identity filters matching fewer events always use the identity indexes.
+var identityScanMin int64 = 500
+
+func eventLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultEventLimit
+	}
+	return min(limit, MaxEventLimit)
 }
 
 // driver is the index an event query is driven by: the filter expected to select the
@@ -52,11 +120,11 @@ const (
 	byChange                 // events_change
 )
 
-func chooseDriver(q provisioning.EventQuery) driver {
+func chooseDriver(q provisioning.EventQuery, broadIdentity bool) driver {
 	switch {
 	case q.ChangeID != "":
 		return byChange
-	case q.Identity != "":
+	case q.Identity != "" && !broadIdentity:
 		return byIdentity
 	case q.CycleID != "":
 		return byCycle
@@ -73,10 +141,11 @@ func chooseDriver(q provisioning.EventQuery) driver {
 	return byTime
 }
 
-// buildEventQuery returns the SQL and arguments of q. The SQL text depends only on which
-// filters are set, never on their values (those are always arguments).
-func buildEventQuery(q provisioning.EventQuery) (string, []any) {
-	drv := chooseDriver(q)
+// buildEventQuery returns the SQL and arguments of q; broadIdentity (see broadIdentity)
+// keeps the identity indexes out of the plan. The SQL text depends only on which filters
+// are set, never on their values (those are always arguments).
+func buildEventQuery(q provisioning.EventQuery, broadIdentity bool) (string, []any) {
+	drv := chooseDriver(q, broadIdentity)
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) {
@@ -155,11 +224,7 @@ func buildEventQuery(q provisioning.EventQuery) (string, []any) {
 		b.WriteString(" ORDER BY time DESC, id DESC")
 	}
 	b.WriteString(" LIMIT ?")
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultEventLimit
-	}
-	args = append(args, min(limit, MaxEventLimit))
+	args = append(args, eventLimit(q.Limit))
 	return b.String(), args
 }
 

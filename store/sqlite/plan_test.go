@@ -2,12 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/provisiond/provisiond/provisioning"
 	"github.com/provisiond/provisiond/store/internal/codec"
+	"github.com/provisiond/provisiond/store/storetest"
 )
 
 // explain returns SQLite's query plan of query, one step per line.
@@ -59,12 +61,18 @@ func TestQueryPlans(t *testing.T) {
 		{"change", provisioning.EventQuery{JobID: "j", ChangeID: "ch", Identity: "alice", CycleID: "c"}, []string{"events_change (change_id=?)"}},
 		{"identity", provisioning.EventQuery{JobID: "j", Identity: "alice", CycleID: "c", Status: provisioning.ResultFailure, From: tm},
 			[]string{"MULTI-INDEX OR", "events_source (source_id=?)", "events_target (target_id=?)", "events_source_name (source_name_lc=?)", "events_target_name (target_name_lc=?)"}},
+		{"broad identity", provisioning.EventQuery{Identity: "a", IdentityPrefix: true}, []string{"SCAN events USING INDEX events_time"}},
+		{"broad identity in a job", provisioning.EventQuery{Identity: "a", IdentityPrefix: true, JobID: "j", After: after},
+			[]string{"SEARCH events USING INDEX events_job_time (job_id=? AND time<?)"}},
 		{"identity prefix", provisioning.EventQuery{Identity: "ali", IdentityPrefix: true, After: after},
 			[]string{"MULTI-INDEX OR", "events_source (source_id>? AND source_id<?)", "events_target (target_id>? AND target_id<?)",
 				"events_source_name (source_name_lc>? AND source_name_lc<?)", "events_target_name (target_name_lc>? AND target_name_lc<?)"}},
 	}
 	for _, c := range cases {
-		query, args := buildEventQuery(c.q)
+		query, args := buildEventQuery(c.q, false)
+		if strings.HasPrefix(c.name, "broad") {
+			query, args = buildEventQuery(c.q, true)
+		}
 		plan := explain(t, s, query, args...)
 		rest := plan
 		for _, w := range c.want {
@@ -74,6 +82,9 @@ func TestQueryPlans(t *testing.T) {
 				break
 			}
 			rest = rest[i+len(w):]
+		}
+		if strings.HasPrefix(c.name, "broad") && strings.Contains(plan, "MULTI-INDEX") {
+			t.Errorf("%s: uses the identity indexes:\n%s", c.name, plan)
 		}
 		if strings.Contains(plan, "SCAN events\n") || strings.HasSuffix(plan, "SCAN events") {
 			t.Errorf("%s: full table scan:\n%s", c.name, plan)
@@ -90,8 +101,9 @@ func TestQueryPlans(t *testing.T) {
 			"SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id=?)\nLIST SUBQUERY"},
 		{"ScanLinks first", qScanFirst, []any{"j", "User", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=?)"},
 		{"ScanLinks next", qScanNext, []any{"j", "User", "a", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id>?)"},
-		{"DueEscrows", qDueEscrows, []any{"j", codec.Nanos(tm), 10}, "SEARCH escrows USING INDEX escrows_due (job_id=? AND next_attempt<?)"},
+		{"DueEscrows", qDueEscrows, []any{"j", codec.Nanos(tm), int64(0), "User", "a", 10}, "SEARCH escrows USING INDEX escrows_due (job_id=? AND next_attempt"},
 		{"History", qHistory, []any{"j", 10}, "SEARCH job_history USING INDEX job_history_job_time (job_id=?)"},
+		{"event count", qEventCount, nil, "SEARCH events\nSCALAR SUBQUERY 2\nSEARCH events"},
 		{"Prune", qPruneEvents, []any{codec.Nanos(tm), 10}, "SEARCH events USING COVERING INDEX events_time (time<?)"},
 	}
 	for _, c := range others {
@@ -101,4 +113,59 @@ func TestQueryPlans(t *testing.T) {
 		}
 		t.Logf("%s:\n%s", c.name, plan)
 	}
+}
+
+// TestBroadIdentity checks when an identity filter counts as broad: by the number of
+// events it matches (in any identity column, exact or by prefix), against
+// sqrt(limit * events / 10) and at least identityScanMin.
+func TestBroadIdentity(t *testing.T) {
+	defer func(m int64) { identityScanMin = m }(identityScanMin)
+	identityScanMin = 10
+	s := openTemp(t)
+	defer s.Close()
+	var evs []provisioning.Event
+	for i := range 1000 {
+		name := "Rare Person"
+		if i%2 == 0 {
+			name = "Common Group" // 500 events
+		}
+		evs = append(evs, provisioning.Event{ID: fmt.Sprint("e", i), JobID: "j", ActivityDateTime: time.Unix(int64(i), 0),
+			Action: provisioning.ActionUpdate, Status: provisioning.ResultSuccess,
+			SourceIdentity: provisioning.Identity{ID: fmt.Sprintf("u%04d", i), DisplayName: name}})
+	}
+	if err := s.Commit(context.Background(), provisioning.Batch{JobID: "j", Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q    provisioning.EventQuery
+		want bool // threshold sqrt(limit*1000/10): 100 for the default limit
+	}{
+		{provisioning.EventQuery{Identity: "u0001"}, false},
+		{provisioning.EventQuery{Identity: "common group"}, true},                // 500 by name, any case
+		{provisioning.EventQuery{Identity: "Rare Person", Limit: 10000}, false},  // 500 < threshold 1000
+		{provisioning.EventQuery{Identity: "u000", IdentityPrefix: true}, false}, // 10 ids
+		{provisioning.EventQuery{Identity: "u00", IdentityPrefix: true}, true},   // 100 ids: the threshold
+		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true}, true},    // 1000 ids
+		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true, Limit: 1}, true},
+		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true, ChangeID: "x"}, false}, // the change drives
+		{provisioning.EventQuery{Identity: "nobody"}, false},
+	} {
+		got, err := s.broadIdentity(context.Background(), c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("broadIdentity(%+v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// TestContractBroadIdentity runs the event query contract with identity filters switching
+// to time-ordered plans as early as possible, so that both plans give the contract's
+// results.
+func TestContractBroadIdentity(t *testing.T) {
+	old := identityScanMin
+	t.Cleanup(func() { identityScanMin = old }) // after the parallel subtests
+	identityScanMin = 1
+	storetest.RunEventQueries(t, func(t *testing.T) provisioning.Store { return openTemp(t) })
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/provisiond/provisiond/connectors"
@@ -214,12 +215,14 @@ func (s *Store) count(ctx context.Context, query, what, jobID string) (int64, er
 	return n, wrap(err, "count %s of job %q", what, jobID)
 }
 
-const qDueEscrows = `SELECT escrow FROM escrows WHERE job_id = ? AND next_attempt <= ? ORDER BY next_attempt, type, source_id LIMIT ?`
+const qDueEscrows = `SELECT escrow FROM escrows WHERE job_id = ? AND next_attempt <= ?
+	AND (next_attempt, type, source_id) > (?, ?, ?) ORDER BY next_attempt, type, source_id LIMIT ?`
 
 // DueEscrows returns up to limit (<= 0: all) escrows with NextAttempt <= now, the earliest
 // NextAttempt first.
-func (s *Store) DueEscrows(ctx context.Context, jobID string, now time.Time, limit int) ([]provisioning.Escrow, error) {
-	out, err := queryList[provisioning.Escrow](ctx, s.reader, qDueEscrows, jobID, codec.Nanos(now), sqlLimit(limit))
+func (s *Store) DueEscrows(ctx context.Context, jobID string, now time.Time, after *provisioning.Cursor, limit int) ([]provisioning.Escrow, error) {
+	t, typ, id, _ := cursorArgs(after)
+	out, err := queryList[provisioning.Escrow](ctx, s.reader, qDueEscrows, jobID, codec.Nanos(now), t, typ, id, sqlLimit(limit))
 	return out, wrap(err, "due escrows of job %q", jobID)
 }
 
@@ -230,9 +233,11 @@ func (s *Store) CountEscrows(ctx context.Context, jobID string) (int64, error) {
 
 // PendingRefs returns up to limit (<= 0: all) pending references of a job, oldest Created
 // first.
-func (s *Store) PendingRefs(ctx context.Context, jobID string, limit int) ([]provisioning.PendingRef, error) {
+func (s *Store) PendingRefs(ctx context.Context, jobID string, after *provisioning.Cursor, limit int) ([]provisioning.PendingRef, error) {
+	t, typ, id, attr := cursorArgs(after)
 	rows, err := s.reader.QueryContext(ctx, `SELECT type, source_id, attribute, ref_source_id, created FROM pending_refs
-		WHERE job_id = ? ORDER BY created, type, source_id, attribute LIMIT ?`, jobID, sqlLimit(limit))
+		WHERE job_id = ? AND (created, type, source_id, attribute) > (?, ?, ?, ?)
+		ORDER BY created, type, source_id, attribute LIMIT ?`, jobID, t, typ, id, attr, sqlLimit(limit))
 	if err != nil {
 		return nil, wrap(err, "pending references of job %q", jobID)
 	}
@@ -253,9 +258,11 @@ func (s *Store) PendingRefs(ctx context.Context, jobID string, limit int) ([]pro
 }
 
 // StagedOps returns up to limit (<= 0: all) staged operations of a job, oldest Created first.
-func (s *Store) StagedOps(ctx context.Context, jobID string, limit int) ([]provisioning.StagedOp, error) {
+func (s *Store) StagedOps(ctx context.Context, jobID string, after *provisioning.Cursor, limit int) ([]provisioning.StagedOp, error) {
+	t, typ, id, _ := cursorArgs(after)
 	out, err := queryList[provisioning.StagedOp](ctx, s.reader,
-		`SELECT op FROM staged_ops WHERE job_id = ? ORDER BY created, type, source_id LIMIT ?`, jobID, sqlLimit(limit))
+		`SELECT op FROM staged_ops WHERE job_id = ? AND (created, type, source_id) > (?, ?, ?)
+		ORDER BY created, type, source_id LIMIT ?`, jobID, t, typ, id, sqlLimit(limit))
 	return out, wrap(err, "staged operations of job %q", jobID)
 }
 
@@ -299,4 +306,13 @@ func (s *Store) Audit(ctx context.Context, jobID string, limit int) ([]provision
 			`SELECT entry FROM audit WHERE job_id = ? ORDER BY time DESC, seq DESC LIMIT ?`, jobID, sqlLimit(limit))
 	}
 	return out, wrap(err, "audit of job %q", jobID)
+}
+
+// cursorArgs turns a cursor into query arguments; nil starts before every record (times
+// are nanoseconds since 1970, and no record has a time before the minimum int64).
+func cursorArgs(c *provisioning.Cursor) (t int64, typ, id, attr string) {
+	if c == nil {
+		return math.MinInt64, "", "", ""
+	}
+	return codec.Nanos(c.Time), string(c.Type), c.SourceID, c.Attribute
 }

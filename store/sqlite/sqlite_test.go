@@ -294,3 +294,41 @@ func TestWALBounded(t *testing.T) {
 	}
 	t.Logf("largest WAL %d KB, %d background checkpoints, %d restarts", maxWAL>>10, s.ckpt.runs.Load(), s.ckpt.restarts.Load())
 }
+
+// TestCommitAbortsWholeBatch makes the last statement of a full batch fail the way a plain
+// statement does (it aborts, the transaction stays open; a trigger raises the error), and
+// checks that nothing of the batch remains: Commit must roll back, not commit what ran.
+func TestCommitAbortsWholeBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	defer s.Close()
+	if _, err := s.writer.Exec(`CREATE TRIGGER boom BEFORE INSERT ON audit WHEN NEW.actor = 'boom'
+		BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	st := provisioning.JobState{JobID: "j", ConfigHash: "h"}
+	c := provisioning.Cycle{JobID: "j", CycleID: "c", TimeBegan: storetest.Base}
+	b := provisioning.Batch{JobID: "j", State: &st, Cycle: &c,
+		Events:  []provisioning.Event{storetest.SampleEvent(r, "j", "c", "e1", 1, storetest.Base)},
+		Links:   []provisioning.Link{storetest.SampleLink("j", connectors.TypeUser, "u1", storetest.Base)},
+		History: []provisioning.StatusChange{{JobID: "j", Time: storetest.Base}},
+		Audit:   []provisioning.AuditEntry{{ID: "a1", Time: storetest.Base, Actor: "boom", JobID: "j"}},
+	}
+	if err := s.Commit(ctx, b); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Commit = %v, want the trigger's error", err)
+	}
+	var n int
+	if err := s.reader.QueryRow(`SELECT (SELECT count(*) FROM job_state) + (SELECT count(*) FROM cycles) +
+		(SELECT count(*) FROM events) + (SELECT count(*) FROM links) + (SELECT count(*) FROM job_history) +
+		(SELECT count(*) FROM audit)`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d rows of the failed batch were committed", n)
+	}
+	b.Audit[0].Actor = "admin"
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatalf("the same batch without the failing row: %v", err)
+	}
+}

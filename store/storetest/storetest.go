@@ -35,13 +35,15 @@ import (
 	"github.com/provisiond/provisiond/provisioning"
 )
 
+type subtest struct {
+	name string
+	fn   func(t *testing.T, s provisioning.Store)
+}
+
 // Run runs the contract suite. open returns a new, empty store for one subtest; Run closes
-// it when the subtest ends.
+// it when the subtest ends. The subtests run in parallel, each on its own store.
 func Run(t *testing.T, open func(t *testing.T) provisioning.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s provisioning.Store)
-	}{
+	run(t, open, []subtest{
 		{"JobState", testJobState},
 		{"Cycles", testCycles},
 		{"Links", testLinks},
@@ -64,9 +66,23 @@ func Run(t *testing.T, open func(t *testing.T) provisioning.Store) {
 		{"BatchJobID", testBatchJobID},
 		{"TimesUTC", testTimesUTC},
 		{"ConcurrentReadersAndWriters", testConcurrency},
-	}
+	})
+}
+
+// RunEventQueries runs the part of the suite that checks QueryEvents' results (filters,
+// orders, pagination, injection), for stores that choose between query plans.
+func RunEventQueries(t *testing.T, open func(t *testing.T) provisioning.Store) {
+	run(t, open, []subtest{
+		{"QueryEventsFilters", testQueryEventsFilters},
+		{"QueryEventsPagination", testQueryEventsPagination},
+		{"Injection", testInjection},
+	})
+}
+
+func run(t *testing.T, open func(t *testing.T) provisioning.Store, tests []subtest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := open(t)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
@@ -337,10 +353,12 @@ func testEscrows(t *testing.T, s provisioning.Store) {
 	commit(t, s, provisioning.Batch{JobID: "j1", Escrows: []provisioning.Escrow{e4, e3, e2, e1, e5}})
 	commit(t, s, provisioning.Batch{JobID: "j2", Escrows: []provisioning.Escrow{other}})
 
-	equal(t, "DueEscrows", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now, 0)), []provisioning.Escrow{e1, e5, e2, e3})
-	equal(t, "DueEscrows limit 2", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now, 2)), []provisioning.Escrow{e1, e5})
-	equal(t, "DueEscrows far ahead", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now.Add(100*365*24*time.Hour), 10)), []provisioning.Escrow{e1, e5, e2, e3, e4})
-	if got := must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now.Add(-4*time.Hour), 10)); len(got) != 0 {
+	equal(t, "DueEscrows", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now, nil, 0)), []provisioning.Escrow{e1, e5, e2, e3})
+	equal(t, "DueEscrows limit 2", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now, nil, 2)), []provisioning.Escrow{e1, e5})
+	equal(t, "DueEscrows after cursor", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now,
+		&provisioning.Cursor{Time: e5.NextAttempt, Type: e5.Type, SourceID: e5.SourceID}, 0)), []provisioning.Escrow{e2, e3})
+	equal(t, "DueEscrows far ahead", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now.Add(100*365*24*time.Hour), nil, 10)), []provisioning.Escrow{e1, e5, e2, e3, e4})
+	if got := must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now.Add(-4*time.Hour), nil, 10)); len(got) != 0 {
 		t.Errorf("DueEscrows before any is due = %v", got)
 	}
 	if n := must[int64](t, "CountEscrows")(s.CountEscrows(ctx, "j1")); n != 5 {
@@ -350,7 +368,7 @@ func testEscrows(t *testing.T, s provisioning.Store) {
 	// Retry failed again (replace with a later NextAttempt), another succeeded (delete).
 	e1.Attempts, e1.NextAttempt = 3, now.Add(time.Hour)
 	commit(t, s, provisioning.Batch{JobID: "j1", Escrows: []provisioning.Escrow{e1}, EscrowDeletes: []provisioning.LinkKey{{JobID: "j1", Type: connectors.TypeGroup, SourceID: "g1"}}})
-	equal(t, "DueEscrows after replace and delete", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now, 0)), []provisioning.Escrow{e2, e3})
+	equal(t, "DueEscrows after replace and delete", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", now, nil, 0)), []provisioning.Escrow{e2, e3})
 	if n := must[int64](t, "CountEscrows")(s.CountEscrows(ctx, "j1")); n != 4 {
 		t.Errorf("CountEscrows = %d, want 4", n)
 	}
@@ -360,7 +378,7 @@ func testEscrows(t *testing.T, s provisioning.Store) {
 	if n := must[int64](t, "CountEscrows")(s.CountEscrows(ctx, "j1")); n != 0 {
 		t.Errorf("CountEscrows after ClearEscrows = %d", n)
 	}
-	equal(t, "DueEscrows other job", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j2", now, 0)), []provisioning.Escrow{other})
+	equal(t, "DueEscrows other job", must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j2", now, nil, 0)), []provisioning.Escrow{other})
 }
 
 func testPendingRefs(t *testing.T, s provisioning.Store) {
@@ -377,8 +395,20 @@ func testPendingRefs(t *testing.T, s provisioning.Store) {
 	commit(t, s, provisioning.Batch{JobID: "j1", PendingRefs: []provisioning.PendingRef{r1, r2, r3, r4, g}})
 	commit(t, s, provisioning.Batch{JobID: "j2", PendingRefs: []provisioning.PendingRef{other}})
 
-	equal(t, "PendingRefs", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", 0)), []provisioning.PendingRef{r3, g, r4, r1, r2})
-	equal(t, "PendingRefs limit 3", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", 3)), []provisioning.PendingRef{r3, g, r4})
+	equal(t, "PendingRefs", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", nil, 0)), []provisioning.PendingRef{r3, g, r4, r1, r2})
+	equal(t, "PendingRefs limit 3", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", nil, 3)), []provisioning.PendingRef{r3, g, r4})
+	var paged []provisioning.PendingRef
+	var after *provisioning.Cursor
+	for {
+		page := must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", after, 2))
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		l := page[len(page)-1]
+		after = &provisioning.Cursor{Time: l.Created, Type: l.Type, SourceID: l.SourceID, Attribute: l.Attribute}
+	}
+	equal(t, "PendingRefs paged by cursor", paged, []provisioning.PendingRef{r3, g, r4, r1, r2})
 
 	// Delete one attribute of u1 (the other stays), replace r4's target, delete a missing one.
 	r4.RefSourceID = "newboss"
@@ -386,8 +416,8 @@ func testPendingRefs(t *testing.T, s provisioning.Store) {
 		{JobID: "j1", Type: connectors.TypeUser, SourceID: "u1", Attribute: mgr},
 		{JobID: "j1", Type: connectors.TypeUser, SourceID: "nobody", Attribute: mgr},
 	}})
-	equal(t, "PendingRefs after delete", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", 0)), []provisioning.PendingRef{r3, g, r4, r2})
-	equal(t, "PendingRefs other job", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j2", 0)), []provisioning.PendingRef{other})
+	equal(t, "PendingRefs after delete", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", nil, 0)), []provisioning.PendingRef{r3, g, r4, r2})
+	equal(t, "PendingRefs other job", must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j2", nil, 0)), []provisioning.PendingRef{other})
 }
 
 func testStaged(t *testing.T, s provisioning.Store) {
@@ -399,20 +429,23 @@ func testStaged(t *testing.T, s provisioning.Store) {
 	commit(t, s, provisioning.Batch{JobID: "j1", Staged: []provisioning.StagedOp{a, b, c}})
 	commit(t, s, provisioning.Batch{JobID: "j2", Staged: []provisioning.StagedOp{other}})
 
-	equal(t, "StagedOps", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", 0)), []provisioning.StagedOp{b, c, a})
-	equal(t, "StagedOps limit 1", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", 1)), []provisioning.StagedOp{b})
+	equal(t, "StagedOps", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", nil, 0)), []provisioning.StagedOp{b, c, a})
+	equal(t, "StagedOps limit 1", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", nil, 1)), []provisioning.StagedOp{b})
+	first := must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", nil, 1))[0]
+	equal(t, "StagedOps after cursor", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1",
+		&provisioning.Cursor{Time: first.Created, Type: first.Type, SourceID: first.SourceID}, 0)), []provisioning.StagedOp{c, a})
 	if n := must[int64](t, "CountStaged")(s.CountStaged(ctx, "j1")); n != 3 {
 		t.Errorf("CountStaged = %d, want 3", n)
 	}
 	commit(t, s, provisioning.Batch{JobID: "j1", StagedDeletes: []provisioning.LinkKey{{JobID: "j1", Type: connectors.TypeUser, SourceID: "b"}}})
-	equal(t, "StagedOps after delete", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", 0)), []provisioning.StagedOp{c, a})
+	equal(t, "StagedOps after delete", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", nil, 0)), []provisioning.StagedOp{c, a})
 	if err := s.ClearStaged(ctx, "j1"); err != nil {
 		t.Fatalf("ClearStaged: %v", err)
 	}
 	if n := must[int64](t, "CountStaged")(s.CountStaged(ctx, "j1")); n != 0 {
 		t.Errorf("CountStaged after ClearStaged = %d", n)
 	}
-	equal(t, "StagedOps other job", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j2", 0)), []provisioning.StagedOp{other})
+	equal(t, "StagedOps other job", must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j2", nil, 0)), []provisioning.StagedOp{other})
 }
 
 func testEventRoundTrip(t *testing.T, s provisioning.Store) {
@@ -512,9 +545,9 @@ func takeSnapshot(t *testing.T, s provisioning.Store, j string) snapshot {
 			t.Fatalf("ScanLinks: %v", err)
 		}
 	}
-	sn.Escrows = must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, j, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC), 0))
-	sn.Refs = must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, j, 0))
-	sn.Staged = must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, j, 0))
+	sn.Escrows = must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, j, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC), nil, 0))
+	sn.Refs = must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, j, nil, 0))
+	sn.Staged = must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, j, nil, 0))
 	sn.Events = must[[]provisioning.Event](t, "QueryEvents")(s.QueryEvents(ctx, provisioning.EventQuery{JobID: j, Limit: 10000}))
 	sn.History = must[[]provisioning.StatusChange](t, "History")(s.History(ctx, j, 0))
 	sn.Audit = must[[]provisioning.AuditEntry](t, "Audit")(s.Audit(ctx, j, 0))
@@ -714,14 +747,14 @@ func testTimesUTC(t *testing.T, s provisioning.Store) {
 	near("cycle timeEnded", *gotC.TimeEnded)
 	links := must[map[string]provisioning.Link](t, "GetLinks")(s.GetLinks(ctx, "j1", connectors.TypeUser, []string{"u1"}))
 	near("link updated", links["u1"].Updated)
-	escs := must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", lt, 0))
+	escs := must[[]provisioning.Escrow](t, "DueEscrows")(s.DueEscrows(ctx, "j1", lt, nil, 0))
 	if len(escs) != 1 {
 		t.Fatalf("DueEscrows at the escrow's own NextAttempt: %d escrows", len(escs))
 	}
 	near("escrow nextAttempt", escs[0].NextAttempt)
-	refs := must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", 0))
+	refs := must[[]provisioning.PendingRef](t, "PendingRefs")(s.PendingRefs(ctx, "j1", nil, 0))
 	near("pending ref created", refs[0].Created)
-	stgs := must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", 0))
+	stgs := must[[]provisioning.StagedOp](t, "StagedOps")(s.StagedOps(ctx, "j1", nil, 0))
 	near("staged created", stgs[0].Created)
 	near("history time", must[[]provisioning.StatusChange](t, "History")(s.History(ctx, "j1", 0))[0].Time)
 	near("audit time", must[[]provisioning.AuditEntry](t, "Audit")(s.Audit(ctx, "j1", 0))[0].Time)

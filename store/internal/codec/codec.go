@@ -16,6 +16,7 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -52,13 +53,51 @@ func Marshal(v any) (string, error) {
 // Unmarshal decodes JSON text into v (a pointer) and normalises it: times to UTC,
 // connectors.Attributes values to their plain types.
 func Unmarshal(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // only affects interface values, i.e. Attributes
-	if err := dec.Decode(v); err != nil {
+	if hasAttributes(reflect.TypeOf(v)) {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber() // numbers in Attributes: int64 or float64, decided by Normalize
+		if err := dec.Decode(v); err != nil {
+			return err
+		}
+		if dec.More() {
+			return errors.New("invalid JSON: data after the value")
+		}
+	} else if err := json.Unmarshal(data, v); err != nil { // faster: no Decoder buffer
 		return err
 	}
 	Normalize(v)
 	return nil
+}
+
+// attrsIn caches, by type, whether a value of the type can hold an Attributes map.
+var attrsIn sync.Map
+
+func hasAttributes(t reflect.Type) bool {
+	if t == nil {
+		return false
+	}
+	if v, ok := attrsIn.Load(t); ok {
+		return v.(bool)
+	}
+	attrsIn.Store(t, false) // breaks cycles of recursive types
+	var r bool
+	switch t.Kind() {
+	case reflect.Map:
+		r = t == attrsType || hasAttributes(t.Elem())
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		r = hasAttributes(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && hasAttributes(f.Type) {
+				r = true
+				break
+			}
+		}
+	case reflect.Interface:
+		r = true // could hold anything
+	}
+	attrsIn.Store(t, r)
+	return r
 }
 
 // Normalize converts, in place, every time.Time reachable from v (a pointer) to UTC and
