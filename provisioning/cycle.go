@@ -408,9 +408,13 @@ func drain[T any](cr *cycleRun, fetch func(after *Cursor, limit int) ([]T, error
 	}
 }
 
-func escrowCursor(e Escrow) Cursor { return Cursor{Time: e.NextAttempt, Type: e.Type, SourceID: e.SourceID} }
+func escrowCursor(e Escrow) Cursor {
+	return Cursor{Time: e.NextAttempt, Type: e.Type, SourceID: e.SourceID}
+}
 
-func stagedCursor(s StagedOp) Cursor { return Cursor{Time: s.Created, Type: s.Type, SourceID: s.SourceID} }
+func stagedCursor(s StagedOp) Cursor {
+	return Cursor{Time: s.Created, Type: s.Type, SourceID: s.SourceID}
+}
 
 // escrowPhase retries the escrows that are due (all of them when the job is quarantined:
 // this cycle is the quarantine's retry).
