@@ -14,6 +14,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/provisiond/provisiond/connectors/scim"
 	"os"
 	"path/filepath"
 	"time"
@@ -52,23 +53,21 @@ const (
 	TypePlugin = "plugin"
 )
 
-// SCIM authentication types.
+// SCIM authentication types and disable modes: the SCIM connector's own values, so the
+// configuration accepts exactly what the connector understands.
 const (
-	AuthBearer = "bearer"
-	AuthOAuth2 = "oauth2"
-	AuthBasic  = "basic"
-)
+	AuthBearer = scim.AuthBearer
+	AuthOAuth2 = scim.AuthOAuth2
+	AuthBasic  = scim.AuthBasic
 
-// SCIM disable modes: how a SCIM target disables a user.
-const (
 	// DisablePatch sends PATCH replace active=false (a boolean), as RFC 7644 wants.
-	DisablePatch = "patch"
+	DisablePatch = scim.DisablePatch
 	// DisablePatchLegacyString sends Entra's legacy PATCH with active "False" as a string.
-	DisablePatchLegacyString = "patchLegacyString"
+	DisablePatchLegacyString = scim.DisablePatchLegacyString
 	// DisablePut sends PUT with the full resource and active=false.
-	DisablePut = "put"
+	DisablePut = scim.DisablePut
 	// DisableDelete deletes the user instead of disabling it.
-	DisableDelete = "delete"
+	DisableDelete = scim.DisableDelete
 )
 
 // DisableModes lists the valid SCIM disable modes.

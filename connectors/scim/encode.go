@@ -2,11 +2,11 @@ package scim
 
 import (
 	"encoding/json"
+	"github.com/provisiond/provisiond/internal/jsonenc"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/provisiond/provisiond/connectors"
 )
@@ -154,7 +154,7 @@ func (c *Client) buildPlan(typ connectors.ObjectType, names []string) *encPlan {
 					if i > 0 {
 						el.consts = append(el.consts, ',')
 					}
-					el.consts = appendJSONString(el.consts, cd.name)
+					el.consts = jsonenc.AppendString(el.consts, cd.name)
 					el.consts = append(el.consts, ':')
 					b, err := json.Marshal(cd.value)
 					if err != nil {
@@ -216,7 +216,7 @@ func (o *objNode) get(key string) *field {
 	if i < len(o.fields) && o.fields[i].lower == lower {
 		return o.fields[i]
 	}
-	f := &field{lower: lower, key: appendJSONString([]byte{','}, key)}
+	f := &field{lower: lower, key: jsonenc.AppendString([]byte{','}, key)}
 	f.key = append(f.key, ':')
 	o.fields = append(o.fields, nil)
 	copy(o.fields[i+1:], o.fields[i:])
@@ -278,7 +278,7 @@ func (o *objNode) encodeFields(dst []byte, attrs connectors.Attributes) ([]byte,
 func appendValue(dst []byte, v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case string:
-		return appendJSONString(dst, x), true
+		return jsonenc.AppendString(dst, x), true
 	case bool:
 		return strconv.AppendBool(dst, x), true
 	case int64:
@@ -295,7 +295,7 @@ func appendValue(dst []byte, v any) ([]byte, bool) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, s)
+			dst = jsonenc.AppendString(dst, s)
 		}
 		return append(dst, ']'), true
 	}
@@ -304,54 +304,4 @@ func appendValue(dst []byte, v any) ([]byte, bool) {
 		return dst, false
 	}
 	return append(dst, b...), true
-}
-
-// appendJSONString appends s as a JSON string (invalid UTF-8 as U+FFFD, like encoding/json,
-// without its HTML escaping).
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexUpper[b>>4], hexUpper[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexUpper[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"github.com/provisiond/provisiond/internal/jsonenc"
 	"math"
 	"regexp"
 	"strconv"
@@ -333,7 +334,7 @@ func (c *Compiled) Scope(src connectors.Attributes) ScopeResult {
 			js = append(js, ',')
 		}
 		js = append(js, `{"name":`...)
-		js = appendJSONString(js, f.name)
+		js = jsonenc.AppendString(js, f.name)
 		js = append(js, `,"clauses":[`...)
 		first := -1
 		for ci := range f.clauses {
@@ -344,12 +345,12 @@ func (c *Compiled) Scope(src connectors.Attributes) ScopeResult {
 				js = append(js, ',')
 			}
 			js = append(js, `{"attribute":`...)
-			js = appendJSONString(js, cl.attr)
+			js = jsonenc.AppendString(js, cl.attr)
 			js = append(js, `,"operator":`...)
-			js = appendJSONString(js, string(cl.op))
+			js = jsonenc.AppendString(js, string(cl.op))
 			if !unaryOperator(cl.op) {
 				js = append(js, `,"value":`...)
-				js = appendJSONString(js, cl.value)
+				js = jsonenc.AppendString(js, cl.value)
 			}
 			js = append(js, `,"actualValue":`...)
 			js = appendJSONValue(js, v)
@@ -357,7 +358,7 @@ func (c *Compiled) Scope(src connectors.Attributes) ScopeResult {
 			js = strconv.AppendBool(js, res)
 			if note != "" {
 				js = append(js, `,"note":`...)
-				js = appendJSONString(js, note)
+				js = jsonenc.AppendString(js, note)
 			}
 			js = append(js, '}')
 			if !res && first < 0 {
@@ -458,56 +459,12 @@ func displayValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, w := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && w == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += w
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 func appendJSONValue(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...)
 	case string:
-		return appendJSONString(b, x)
+		return jsonenc.AppendString(b, x)
 	case bool:
 		return strconv.AppendBool(b, x)
 	case int64:
@@ -516,7 +473,7 @@ func appendJSONValue(b []byte, v any) []byte {
 		return strconv.AppendInt(b, int64(x), 10)
 	case float64:
 		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return appendJSONString(b, strconv.FormatFloat(x, 'g', -1, 64))
+			return jsonenc.AppendString(b, strconv.FormatFloat(x, 'g', -1, 64))
 		}
 		return strconv.AppendFloat(b, x, 'g', -1, 64)
 	case []string:
@@ -525,7 +482,7 @@ func appendJSONValue(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = jsonenc.AppendString(b, s)
 		}
 		return append(b, ']')
 	case []any:
@@ -538,5 +495,5 @@ func appendJSONValue(b []byte, v any) []byte {
 		}
 		return append(b, ']')
 	}
-	return appendJSONString(b, fmt.Sprint(v))
+	return jsonenc.AppendString(b, fmt.Sprint(v))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provisiond/provisiond/internal/jsonenc"
 	"maps"
 	"math"
 	"os"
@@ -212,7 +213,7 @@ func appendObject(buf []byte, scratch []kv, o map[string]any) ([]byte, []kv, err
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendString(buf, f.k)
+		buf = jsonenc.AppendString(buf, f.k)
 		buf = append(buf, ':')
 		var err error
 		if buf, err = appendValue(buf, f.v); err != nil {
@@ -232,7 +233,7 @@ func appendValue(buf []byte, v any) ([]byte, error) {
 	case nil:
 		return append(buf, "null"...), nil
 	case string:
-		return appendString(buf, v), nil
+		return jsonenc.AppendString(buf, v), nil
 	case bool:
 		return strconv.AppendBool(buf, v), nil
 	case int:
@@ -250,57 +251,13 @@ func appendValue(buf []byte, v any) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendString(buf, s)
+			buf = jsonenc.AppendString(buf, s)
 		}
 		return append(buf, ']'), nil
 	default:
 		b, err := json.Marshal(v)
 		return append(buf, b...), err
 	}
-}
-
-// appendString appends s as a JSON string (UTF-8 kept, control characters, quotes and
-// backslashes escaped, invalid UTF-8 replaced).
-func appendString(buf []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }
 
 // plain marks the bytes appendString copies as they are.
