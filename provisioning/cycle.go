@@ -668,7 +668,7 @@ func (cr *cycleRun) prepare(outs []outcome, advance int64) (Batch, []Event) {
 	b.Events = events
 	cr.cp.Position += advance
 	j.mu.Lock()
-	j.progress.CompletedUnits += int64(len(outs))
+	j.progress.CompletedUnits += advance // objects read; reference updates and retries are not units
 	if j.progress.TotalUnits < j.progress.CompletedUnits {
 		j.progress.TotalUnits = j.progress.CompletedUnits
 	}

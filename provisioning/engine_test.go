@@ -85,6 +85,9 @@ func TestInitialCycle(t *testing.T) {
 	if st.Code != provisioning.StatusActive || !st.InitialCycleCompleted {
 		t.Errorf("status %s initial %v", st.Code, st.InitialCycleCompleted)
 	}
+	if st.Progress == nil || st.Progress.Units != "objects" || st.Progress.CompletedUnits != c.CountImported || st.Progress.TotalUnits != c.CountImported {
+		t.Errorf("progress %+v, want %d of %d objects", st.Progress, c.CountImported, c.CountImported)
+	}
 	if st.SynchronizedEntryCountByType["User"] != 3 || st.SynchronizedEntryCountByType["Group"] != 1 {
 		t.Errorf("synchronizedEntryCountByType %v", st.SynchronizedEntryCountByType)
 	}

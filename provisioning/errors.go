@@ -110,6 +110,12 @@ func errorInfo(err error) *ErrorInformation {
 		code = codeForClass(ce.Class)
 	}
 	reason := ce.Message
+	if reason == "" {
+		reason = string(ce.Class) + " error"
+		if ce.Status != 0 {
+			reason = fmt.Sprintf("%s error (status %d)", ce.Class, ce.Status)
+		}
+	}
 	if ce.Request != "" {
 		if ce.Status != 0 {
 			reason = fmt.Sprintf("%s failed with HTTP %d: %s", ce.Request, ce.Status, ce.Message)
