@@ -122,8 +122,14 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		srv.stop()
 		return err
 	}
+	tel, err := setupTelemetry(ctx, newLogger(os.Stderr, "warn"))
+	if err != nil {
+		srv.stop()
+		return err
+	}
+	defer tel.close()
 	tgt, err := scim.New(ctx, scim.Config{BaseURL: srv.url, Auth: scim.AuthConfig{Type: "bearer", Token: srv.token},
-		HTTPClient: &http.Client{Transport: rec, Timeout: 60 * time.Second}, MaxRequestsPerSecond: 1e6})
+		HTTPClient: tel.HTTPClient(&http.Client{Transport: rec, Timeout: 60 * time.Second}), MaxRequestsPerSecond: 1e6})
 	if err != nil {
 		srv.stop()
 		return err
@@ -135,7 +141,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	if o.groups == 0 {
 		job.Groups = nil
 	}
-	eng := provisioning.New(provisioning.Options{Store: st})
+	eng := provisioning.New(provisioning.Options{Store: st, Recorder: tel.Recorder(), Observer: tel.Observer()})
 	if err := eng.AddJob(ctx, job, src, tgt); err != nil {
 		srv.stop()
 		return err

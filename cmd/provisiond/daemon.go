@@ -20,6 +20,7 @@ import (
 	"github.com/provisiond/provisiond/connectors"
 	"github.com/provisiond/provisiond/connectors/file"
 	"github.com/provisiond/provisiond/connectors/scim"
+	"github.com/provisiond/provisiond/exporter"
 	"github.com/provisiond/provisiond/provisioning"
 	"github.com/provisiond/provisiond/store/sqlite"
 )
@@ -90,6 +91,7 @@ type daemon struct {
 	addr     string
 	closers  []func() error
 	listener net.Listener
+	tel      telemetry
 }
 
 // tokens returns the API tokens: environment first, then the configuration.
@@ -119,9 +121,14 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
 	}
-	d := &daemon{log: log, store: st, addr: cfg.API.Addr}
-	d.closers = append(d.closers, st.Close)
-	d.engine = provisioning.New(provisioning.Options{Store: st, Logger: log})
+	tel, err := setupTelemetry(ctx, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d := &daemon{log: log, store: st, addr: cfg.API.Addr, tel: tel}
+	d.closers = append(d.closers, tel.close, st.Close)
+	d.engine = provisioning.New(provisioning.Options{Store: st, Logger: tel.Logger(), Recorder: tel.Recorder(), Observer: tel.Observer()})
 	built := map[string]any{}
 	for _, jc := range cfg.Jobs {
 		src, err := d.source(cfg, jc.Source, built)
@@ -138,8 +145,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 			d.close()
 			return nil, fmt.Errorf("%s:%d: %w", cfg.File, jc.Line, err)
 		}
+		if t, ok := tgt.(exporter.Target); ok {
+			tel.ObserveTarget(jc.Job.ID, t)
+		}
 	}
-	d.api, err = api.New(api.Options{Engine: d.engine, Store: st, ReaderToken: reader, AdminToken: admin, Logger: log, Version: buildVersion()})
+	tel.ObserveJobs(d.engine)
+	d.api, err = api.New(api.Options{Engine: d.engine, Store: st, ReaderToken: reader, AdminToken: admin, Logger: log, Version: buildVersion(), Metrics: tel.MetricsHandler()})
 	if err != nil {
 		d.close()
 		return nil, err
@@ -198,12 +209,18 @@ func (d *daemon) target(ctx context.Context, cfg *config.Config, name string, bu
 }
 
 func (d *daemon) scimClient(ctx context.Context, cfg *config.Config, name string, sc *config.SCIMConnector) (*scim.Client, error) {
+	tls := scim.TLSConfig{CAFile: sc.TLS.CAFile, CertFile: sc.TLS.CertFile, KeyFile: sc.TLS.KeyFile, InsecureSkipVerify: sc.TLS.InsecureSkipVerify}
+	hc, err := scim.NewHTTPClient(tls)
+	if err != nil {
+		return nil, err
+	}
 	return scim.New(ctx, scim.Config{
-		BaseURL: sc.URL,
+		HTTPClient: d.tel.HTTPClient(hc),
+		BaseURL:    sc.URL,
 		Auth: scim.AuthConfig{Type: sc.Auth.Type, Token: sc.Auth.Token.Value(), ClientID: sc.Auth.ClientID,
 			ClientSecret: sc.Auth.ClientSecret.Value(), TokenURL: sc.Auth.TokenURL, Scopes: sc.Auth.Scopes,
 			Username: sc.Auth.Username, Password: sc.Auth.Password.Value()},
-		TLS:                  scim.TLSConfig{CAFile: sc.TLS.CAFile, CertFile: sc.TLS.CertFile, KeyFile: sc.TLS.KeyFile, InsecureSkipVerify: sc.TLS.InsecureSkipVerify},
+		TLS:                  tls,
 		Timeout:              sc.Timeout,
 		MaxRequestsPerSecond: sc.MaxRequestsPerSecond,
 		MinRequestsPerSecond: sc.MinRequestsPerSecond,
@@ -274,4 +291,24 @@ func randomToken() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// telemetry is the daemon's OpenTelemetry set-up (exporter.Setup from the OTEL_* variables).
+type telemetry struct{ *exporter.Telemetry }
+
+func setupTelemetry(ctx context.Context, log *slog.Logger) (telemetry, error) {
+	host, _ := os.Hostname()
+	t, err := exporter.Setup(ctx, exporter.Options{ServiceVersion: buildVersion(), Logger: log,
+		InstanceID: fmt.Sprintf("%s-%d", host, os.Getpid())})
+	if err != nil {
+		return telemetry{}, fmt.Errorf("telemetry (OTEL_* variables): %w", err)
+	}
+	return telemetry{t}, nil
+}
+
+// close flushes and shuts telemetry down with a deadline (after the engine has stopped).
+func (t telemetry) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return t.Shutdown(ctx)
 }

@@ -167,23 +167,41 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 		st.Close()
 		return err
 	}
-	tgt, err := scim.New(ctx, scim.Config{BaseURL: scimURL, Auth: scim.AuthConfig{Type: "bearer", Token: scimToken}, MaxRequestsPerSecond: 2000})
+	otlp := demoTelemetryDefaults()
+	tel, err := setupTelemetry(ctx, log)
 	if err != nil {
 		st.Close()
+		return err
+	}
+	hc, err := scim.NewHTTPClient(scim.TLSConfig{})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	tgt, err := scim.New(ctx, scim.Config{BaseURL: scimURL, Auth: scim.AuthConfig{Type: "bearer", Token: scimToken}, MaxRequestsPerSecond: 2000,
+		HTTPClient: tel.HTTPClient(hc)})
+	if err != nil {
+		st.Close()
+		_ = tel.close()
 		return err
 	}
 	progress := &demoProgress{out: out, enabled: !o.noProgress}
-	eng := provisioning.New(provisioning.Options{Store: st, Logger: log, Observer: progress})
+	eng := provisioning.New(provisioning.Options{Store: st, Logger: tel.Logger(), Recorder: tel.Recorder(),
+		Observer: provisioning.Observers{progress, tel.Observer()}})
 	if err := eng.AddJob(ctx, demoJob(o.interval), src, tgt); err != nil {
 		st.Close()
+		_ = tel.close()
 		return err
 	}
-	srv, err := api.New(api.Options{Engine: eng, Store: st, ReaderToken: reader, AdminToken: admin, Logger: log, Version: buildVersion()})
+	tel.ObserveJobs(eng)
+	tel.ObserveTarget("demo", tgt)
+	srv, err := api.New(api.Options{Engine: eng, Store: st, ReaderToken: reader, AdminToken: admin, Logger: log, Version: buildVersion(), Metrics: tel.MetricsHandler()})
 	if err != nil {
 		st.Close()
+		_ = tel.close()
 		return err
 	}
-	d := &daemon{log: log, store: st, engine: eng, api: srv, addr: o.addr, closers: []func() error{src.Close, tgt.Close, st.Close}}
+	d := &daemon{log: log, store: st, engine: eng, api: srv, addr: o.addr, tel: tel, closers: []func() error{tel.close, src.Close, tgt.Close, st.Close}}
 	if err := d.listen(); err != nil {
 		d.close()
 		return err
@@ -198,6 +216,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 		fmt.Fprintf(out, "  reader token    %s\n  admin token     %s\n", reader, admin)
 		fmt.Fprintf(out, "  (set PROVISIOND_READER_TOKEN and PROVISIOND_ADMIN_TOKEN to choose them)\n")
 	}
+	fmt.Fprintf(out, "  telemetry       %s; metrics at http://%s/metrics\n", otlp, d.listener.Addr())
 	fmt.Fprintf(out, "  try             curl -H 'Authorization: Bearer %s' http://%s/api/v1/jobs/demo/status\n\n", reader, d.listener.Addr())
 
 	progress.start(eng, "demo")
@@ -338,4 +357,20 @@ func (p *demoProgress) CycleEnded(_ context.Context, _ *provisioning.Job, c prov
 	case p.cycleEnded <- struct{}{}:
 	default:
 	}
+}
+
+// demoTelemetryDefaults: the demo must run with nothing installed, so unless the user
+// configured OpenTelemetry (an exporter or an OTLP endpoint), it does not export OTLP to a
+// collector that is not there; /metrics is served either way. It returns a description.
+func demoTelemetryDefaults() string {
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"} {
+		if os.Getenv(k) != "" {
+			return "as configured by the OTEL_* environment"
+		}
+	}
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"} {
+		_ = os.Setenv(k, "none")
+	}
+	return "no OTLP export (set OTEL_EXPORTER_OTLP_ENDPOINT to send traces, metrics and logs)"
 }
