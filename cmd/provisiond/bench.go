@@ -77,6 +77,7 @@ type BenchResult struct {
 	Exported       int64   `json:"exported"`
 	Failed         int64   `json:"failed"`
 	GOMAXPROCS     int     `json:"gomaxprocs"`
+	Telemetry      string  `json:"telemetry"`
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
@@ -122,6 +123,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		srv.stop()
 		return err
 	}
+	telemetryMode := demoTelemetryDefaults()
 	tel, err := setupTelemetry(ctx, newLogger(os.Stderr, "warn"))
 	if err != nil {
 		srv.stop()
@@ -168,7 +170,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return err
 	}
 	res := BenchResult{Users: o.users, Objects: c.CountImported, EngineSeconds: elapsed.Seconds(), UsersPerSecond: float64(o.users) / elapsed.Seconds(),
-		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: len(rec.reqs)}
+		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: len(rec.reqs), Telemetry: telemetryMode}
 
 	if o.replay {
 		srv2, err := startSCIMChild(ctx)
@@ -195,6 +197,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		fmt.Fprintf(out, "ratio:         %.2fx engine / bare replay\n", res.Ratio)
 	}
 	fmt.Fprintf(out, "peak RSS:      %.0f MiB (this process; the SCIM server runs in its own)\n", res.PeakRSSMiB)
+	fmt.Fprintf(out, "telemetry:     %s\n", res.Telemetry)
 	return nil
 }
 
