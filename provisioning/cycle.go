@@ -626,26 +626,7 @@ func (cr *cycleRun) prepare(outs []outcome, advance int64) (Batch, []Event) {
 		if o.ev != nil {
 			events = append(events, *o.ev)
 		}
-		if o.link != nil {
-			b.Links = append(b.Links, *o.link)
-		}
-		if o.linkDelete != nil {
-			b.LinkDeletes = append(b.LinkDeletes, *o.linkDelete)
-		}
-		if o.escrow != nil {
-			b.Escrows = append(b.Escrows, *o.escrow)
-		}
-		if o.escrowDelete != nil {
-			b.EscrowDeletes = append(b.EscrowDeletes, *o.escrowDelete)
-		}
-		b.PendingRefs = append(b.PendingRefs, o.refs...)
-		b.PendingRefDeletes = append(b.PendingRefDeletes, o.refDeletes...)
-		if o.staged != nil {
-			b.Staged = append(b.Staged, *o.staged)
-		}
-		if o.stagedDelete != nil {
-			b.StagedDeletes = append(b.StagedDeletes, *o.stagedDelete)
-		}
+		o.addTo(&b)
 		c := &cr.c
 		c.CountImported += o.n.imported
 		if cr.c.Type == CycleIncremental {

@@ -37,6 +37,30 @@ type outcome struct {
 	fatal        *fatalError
 }
 
+// addTo adds the outcome's state changes (not its event or counts) to a batch.
+func (o *outcome) addTo(b *Batch) {
+	if o.link != nil {
+		b.Links = append(b.Links, *o.link)
+	}
+	if o.linkDelete != nil {
+		b.LinkDeletes = append(b.LinkDeletes, *o.linkDelete)
+	}
+	if o.escrow != nil {
+		b.Escrows = append(b.Escrows, *o.escrow)
+	}
+	if o.escrowDelete != nil {
+		b.EscrowDeletes = append(b.EscrowDeletes, *o.escrowDelete)
+	}
+	b.PendingRefs = append(b.PendingRefs, o.refs...)
+	b.PendingRefDeletes = append(b.PendingRefDeletes, o.refDeletes...)
+	if o.staged != nil {
+		b.Staged = append(b.Staged, *o.staged)
+	}
+	if o.stagedDelete != nil {
+		b.StagedDeletes = append(b.StagedDeletes, *o.stagedDelete)
+	}
+}
+
 // pipeline processes the items of one chunk.
 type pipeline struct {
 	j         *jobRun

@@ -135,20 +135,7 @@ func (e *Engine) commitOnDemand(ctx context.Context, j *jobRun, res *OnDemandRes
 		res.Cycle.CountEntitled += o.n.entitled
 		res.Cycle.CountExports += o.n.exports
 		res.Cycle.CountExported += o.n.exported
-		if o.link != nil {
-			b.Links = append(b.Links, *o.link)
-		}
-		if o.linkDelete != nil {
-			b.LinkDeletes = append(b.LinkDeletes, *o.linkDelete)
-		}
-		if o.escrowDelete != nil {
-			b.EscrowDeletes = append(b.EscrowDeletes, *o.escrowDelete)
-		}
-		b.PendingRefs = append(b.PendingRefs, o.refs...)
-		b.PendingRefDeletes = append(b.PendingRefDeletes, o.refDeletes...)
-		if o.stagedDelete != nil {
-			b.StagedDeletes = append(b.StagedDeletes, *o.stagedDelete)
-		}
+		o.addTo(&b)
 	}
 	b.Events = events
 	c := res.Cycle
