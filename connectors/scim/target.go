@@ -2,10 +2,9 @@ package scim
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/google/uuid"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,15 +15,6 @@ import (
 // maxFindResults bounds how many matches Find returns (the engine only needs to know
 // whether there are 0, 1 or more).
 const maxFindResults = 1000
-
-func randomUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
 
 func checkType(typ connectors.ObjectType) error {
 	if !typ.Valid() {
@@ -53,7 +43,7 @@ func (c *Client) resourcePath(caps *Capabilities, typ connectors.ObjectType, id 
 // capabilities.
 func (c *Client) Test(ctx context.Context) error {
 	const path = "/Users"
-	q := "filter=" + url.QueryEscape(`userName eq "`+randomUUID()+`"`)
+	q := "filter=" + url.QueryEscape(`userName eq "`+uuid.NewString()+`"`)
 	r, err := c.do(ctx, call{method: http.MethodGet, path: path, query: q, idempotent: true})
 	if err != nil {
 		ce, ok := asError(err)

@@ -2,11 +2,9 @@ package scimserver
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"maps"
 	"net/http"
 	"reflect"
@@ -63,42 +61,21 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 func etagValue(version uint64) string { return `W/"` + strconv.FormatUint(version, 10) + `"` }
 
-// nameID returns a name-based (version 5 layout, SHA-1) UUID of the resource type and its
-// userName or displayName, lower-cased.
+// idNamespace is the UUID namespace of DeterministicIDs.
+var idNamespace = uuid.MustParse("6f1c2b9e-3d2a-4c55-9a57-2f1e6c0d8b41")
+
+// nameID returns a name-based (version 5) UUID of the resource type and its userName or
+// displayName, lower-cased.
 func nameID(kind string, attrs map[string]any) string {
 	name, _ := attrs["userName"].(string)
 	if name == "" {
 		name, _ = attrs["displayName"].(string)
 	}
-	sum := sha1.Sum([]byte(kind + "\x00" + strings.ToLower(name)))
-	return formatUUID(sum[:16], 0x50)
+	return uuid.NewSHA1(idNamespace, []byte(kind+"\x00"+strings.ToLower(name))).String()
 }
 
 // newID returns a random (version 4) UUID.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return formatUUID(b[:], 0x40)
-}
-
-// formatUUID lays out 16 bytes as a UUID with the given version nibble (0x40, 0x50).
-func formatUUID(in []byte, version byte) string {
-	var b [16]byte
-	copy(b[:], in)
-	b[6] = b[6]&0x0f | version
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+func newID() string { return uuid.NewString() }
 
 // prepare turns validated attributes into stored ones: the write-only password is dropped
 // (this server never stores or returns it), empty values are dropped, and the required
