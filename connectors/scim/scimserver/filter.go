@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	efilter "github.com/elimity-com/scim/filter"
@@ -44,9 +45,10 @@ func (k *kind) compileFilter(raw string) (*compiledFilter, error) {
 	if err := k.validateFilter(expr); err != nil {
 		return nil, err
 	}
+	normaliseMetaTimes(expr)
 	cf := &compiledFilter{
 		expr:      expr,
-		validator: efilter.NewFilterValidator(expr, k.withCommon, k.exts...),
+		validator: efilter.NewFilterValidator(expr, k.evalSchema, k.exts...),
 	}
 	cf.needsView = k.filterNeedsView(expr)
 	return cf, nil
@@ -154,6 +156,38 @@ func unescapeLiterals(e filter.Expression) {
 		unescapeLiterals(e.Right)
 	case *filter.NotExpression:
 		unescapeLiterals(e.Expression)
+	}
+}
+
+// normaliseMetaTimes rewrites the literals compared with meta.created and meta.lastModified
+// into the server's own fixed-width form (UTC, milliseconds: formatTime). The filter is then
+// evaluated against kind.evalSchema, where those two are strings, so the comparison is a
+// byte-wise one of equal-width timestamps. The library's dateTime parser cannot be used: it
+// drops leading zeros of fractional seconds (".011" parses as .110 s), which misorders
+// times within a second and made `meta.lastModified gt` deltas miss changes. A literal that
+// is not RFC 3339 is left as is (validation already accepted it as a dateTime).
+func normaliseMetaTimes(e filter.Expression) {
+	switch e := e.(type) {
+	case *filter.AttributeExpression:
+		p := e.AttributePath
+		if !strings.EqualFold(p.AttributeName, "meta") || p.SubAttribute == nil {
+			return
+		}
+		if sub := *p.SubAttribute; !strings.EqualFold(sub, "created") && !strings.EqualFold(sub, "lastModified") {
+			return
+		}
+		if s, ok := e.CompareValue.(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				e.CompareValue = formatTime(t.Truncate(time.Millisecond))
+			}
+		}
+	case *filter.ValuePath:
+		normaliseMetaTimes(e.ValueFilter)
+	case *filter.LogicalExpression:
+		normaliseMetaTimes(e.Left)
+		normaliseMetaTimes(e.Right)
+	case *filter.NotExpression:
+		normaliseMetaTimes(e.Expression)
 	}
 }
 

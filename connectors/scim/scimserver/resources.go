@@ -23,6 +23,9 @@ type kind struct {
 	// withCommon is core plus the common attributes (id, externalId, meta), the schema filters
 	// are validated and evaluated against.
 	withCommon schema.Schema
+	// evalSchema is withCommon as the filter evaluator sees it: meta.created and
+	// meta.lastModified are fixed-width strings (see normaliseMetaTimes).
+	evalSchema schema.Schema
 	// required is the attribute that must stay present and non-empty ("userName" or
 	// "displayName").
 	required string
@@ -45,6 +48,7 @@ func newUserKind() *kind {
 		),
 	}
 	k.withCommon = withCommon(core)
+	k.evalSchema = evalSchema(core)
 	return k
 }
 
@@ -73,6 +77,7 @@ func newGroupKind() *kind {
 		),
 	}
 	k.withCommon = withCommon(core)
+	k.evalSchema = evalSchema(core)
 	return k
 }
 
@@ -80,6 +85,23 @@ func withCommon(s schema.Schema) schema.Schema {
 	attrs := make([]schema.CoreAttribute, 0, len(s.Attributes)+4)
 	attrs = append(attrs, s.Attributes...)
 	s.Attributes = append(attrs, schema.CommonAttributes()...)
+	return s
+}
+
+func evalSchema(s schema.Schema) schema.Schema {
+	attrs := make([]schema.CoreAttribute, 0, len(s.Attributes)+4)
+	attrs = append(attrs, s.Attributes...)
+	for _, a := range schema.CommonAttributes() {
+		if a.Name() == "meta" {
+			ts := func(name string) schema.SimpleParams {
+				return schema.SimpleStringParams(schema.StringParams{CaseExact: true, Mutability: schema.AttributeMutabilityReadOnly(), Name: name})
+			}
+			a = schema.ComplexCoreAttribute(schema.ComplexParams{Mutability: schema.AttributeMutabilityReadOnly(), Name: "meta",
+				SubAttributes: []schema.SimpleParams{ts("resourceType"), ts("created"), ts("lastModified"), ts("location"), ts("version")}})
+		}
+		attrs = append(attrs, a)
+	}
+	s.Attributes = attrs
 	return s
 }
 
