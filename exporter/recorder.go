@@ -151,6 +151,8 @@ func (r *recorder) StartOperation(ctx context.Context, info provisioning.Operati
 
 type stepSpan struct{ span trace.Span }
 
+func (s stepSpan) SpanID() string { return spanID(s.span) }
+
 func (s stepSpan) End(st provisioning.Step) {
 	var buf [8]attribute.KeyValue
 	kv := append(buf[:0], attribute.String(AttrStepName, st.Name), attribute.String(AttrStepStatus, string(st.Status)))

@@ -34,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/provisiond/provisiond/connectors"
 	"github.com/provisiond/provisiond/connectors/scim"
 	"github.com/provisiond/provisiond/provisioning"
 )
@@ -301,11 +302,23 @@ func (t *Telemetry) HTTPClient(base *http.Client) *http.Client {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	c.Transport = otelhttp.NewTransport(rt,
+	c.Transport = otelhttp.NewTransport(callSpanTransport{rt},
 		otelhttp.WithTracerProvider(t.tp), otelhttp.WithMeterProvider(t.mp),
 		otelhttp.WithPropagators(propagation.TraceContext{}),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method }))
 	return &c
+}
+
+// callSpanTransport runs beneath otelhttp's client span and records that span's id on
+// the connector call in flight (connectors.StartCall), so that an event's calls point at
+// their spans.
+type callSpanTransport struct{ next http.RoundTripper }
+
+func (t callSpanTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && sc.IsSampled() {
+		connectors.SetCallSpanID(r.Context(), sc.SpanID().String())
+	}
+	return t.next.RoundTrip(r)
 }
 
 // Logger returns a logger that writes to Options.Logger and, when logs are exported, to

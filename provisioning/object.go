@@ -200,6 +200,8 @@ type op struct {
 	span  OperationSpan
 	start time.Time
 	out   outcome
+	// calls records the connector calls of the operation; each step takes its own.
+	calls *connectors.CallLog
 }
 
 func (p *pipeline) newOp(t connectors.ObjectType, sourceID, display string) *op {
@@ -218,7 +220,8 @@ func (p *pipeline) newOp(t connectors.ObjectType, sourceID, display string) *op 
 	ctx, span := e.rec.StartOperation(p.ctx, OperationInfo{JobID: p.j.job.ID, CycleID: p.cycleID, ChangeID: ev.ChangeID,
 		CycleType: p.cycleType, IdentityType: t, SourceID: sourceID, CycleTraceID: p.traceID, CycleSpanID: p.spanID, Start: now})
 	ev.TraceID, ev.SpanID = span.TraceID(), span.SpanID()
-	return &op{p: p, ev: ev, ctx: ctx, span: span, start: time.Now()}
+	ctx, calls := connectors.WithCallLog(ctx)
+	return &op{p: p, ev: ev, ctx: ctx, span: span, start: time.Now(), calls: calls}
 }
 
 // stepRun is a step in progress.
@@ -239,7 +242,8 @@ func (o *op) step(t StepType, name string) *stepRun {
 
 func (s *stepRun) done(status Result, desc string, details map[string]string) {
 	st := Step{Name: s.name, ProvisioningStepType: s.typ, Status: status, Description: desc, Details: details,
-		Start: s.start.UTC(), DurationInMilliseconds: float64(time.Since(s.start).Microseconds()) / 1000}
+		Start: s.start.UTC(), DurationInMilliseconds: float64(time.Since(s.start).Microseconds()) / 1000,
+		SpanID: s.span.SpanID(), Calls: s.o.calls.Take()}
 	s.o.ev.ProvisioningSteps = append(s.o.ev.ProvisioningSteps, st)
 	s.span.End(st)
 }
@@ -919,7 +923,8 @@ func (p *pipeline) processStaged(it item) outcome {
 		ev.TraceID, ev.SpanID = span.TraceID(), span.SpanID()
 	}
 	ev.CycleID = p.cycleID
-	o := &op{p: p, ev: &ev, ctx: ctx, span: span, start: time.Now()}
+	ctx, calls := connectors.WithCallLog(ctx)
+	o := &op{p: p, ev: &ev, ctx: ctx, span: span, start: time.Now(), calls: calls}
 	key := LinkKey{JobID: j.job.ID, Type: st.Type, SourceID: st.SourceID}
 	switch {
 	case holding:

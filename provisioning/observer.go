@@ -56,6 +56,8 @@ type OperationSpan interface {
 
 // StepSpan is a running step's span.
 type StepSpan interface {
+	// SpanID in lowercase hex ("" when not recording).
+	SpanID() string
 	End(step Step)
 }
 
@@ -92,7 +94,8 @@ func (nopOpSpan) End(*Event) {}
 
 type nopStepSpan struct{}
 
-func (nopStepSpan) End(Step) {}
+func (nopStepSpan) End(Step)       {}
+func (nopStepSpan) SpanID() string { return "" }
 
 func (NopRecorder) StartCycle(ctx context.Context, _ *Job, _ Cycle) (context.Context, CycleSpan) {
 	return ctx, nopSpan{}

@@ -285,6 +285,10 @@ type Step struct {
 	Start                time.Time         `json:"start"`
 	// DurationInMilliseconds is the step's duration (fractional milliseconds).
 	DurationInMilliseconds float64 `json:"durationInMilliseconds"`
+	// SpanID is the step's span when telemetry recorded one (lowercase hex).
+	SpanID string `json:"spanId,omitempty"`
+	// Calls are the requests the step made to the target (or source) system.
+	Calls []connectors.Call `json:"calls,omitempty"`
 }
 
 // ModifiedProperty is one attribute change (modifiedProperty).

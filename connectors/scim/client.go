@@ -443,10 +443,16 @@ func (c *Client) send(ctx context.Context, cl *call, target string) (int, http.H
 		h["If-Match"] = []string{cl.ifMatch}
 	}
 	c.requests.Add(1)
+	cctx, pc := connectors.StartCall(actx, cl.method, callTarget(target))
+	if pc != nil {
+		req = req.WithContext(cctx)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		pc.End(0, err)
 		return 0, nil, nil, "", err
 	}
+	pc.End(resp.StatusCode, nil)
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
@@ -456,6 +462,17 @@ func (c *Client) send(ctx context.Context, cl *call, target string) (int, http.H
 		return 0, nil, nil, "", err
 	}
 	return resp.StatusCode, resp.Header, buf, authValue, nil
+}
+
+// callTarget is the path and query of a request URL, as recorded in an event's calls.
+func callTarget(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[i+3+j:]
+		}
+		return "/"
+	}
+	return u
 }
 
 var (
