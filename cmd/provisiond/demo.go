@@ -20,8 +20,8 @@ import (
 	"github.com/provisiond/provisiond/connectors/file/hrgen"
 	"github.com/provisiond/provisiond/connectors/scim"
 	"github.com/provisiond/provisiond/connectors/scim/scimserver"
+	"github.com/provisiond/provisiond/internal/demo"
 	"github.com/provisiond/provisiond/provisioning"
-	"github.com/provisiond/provisiond/provisioning/mapping"
 	"github.com/provisiond/provisiond/store/sqlite"
 )
 
@@ -64,45 +64,8 @@ func newDemoCmd() *cobra.Command {
 	return cmd
 }
 
-// demoJob is the demo's job: Entra-style mappings from the generated HR export to SCIM.
-func demoJob(interval time.Duration) provisioning.Job {
-	const ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
-	return provisioning.Job{
-		ID: "demo", Name: "HR to Contoso SCIM app (demo)", SourceSystem: "Contoso HR", TargetSystem: "Contoso SCIM app",
-		Schedule: provisioning.Schedule{Interval: provisioning.Duration(interval)},
-		Settings: provisioning.Settings{DeletionThreshold: 500, EscrowRetryBase: provisioning.Duration(interval), Workers: 8, BatchSize: 500},
-		Users: mapping.ObjectMapping{
-			Attributes: []mapping.AttributeMapping{
-				{Type: mapping.Direct, Source: "userName", Target: "userName", MatchingPrecedence: 1, Required: true},
-				{Type: mapping.Direct, Source: "id", Target: "externalId", MatchingPrecedence: 2},
-				{Type: mapping.Direct, Source: "accountEnabled", Target: "active"},
-				{Type: mapping.Expression, Expression: `IgnoreFlowIfNullOrEmpty(Join(" ", [givenName], [surname]))`, Target: "displayName", Required: true},
-				{Type: mapping.Direct, Source: "givenName", Target: "name.givenName"},
-				{Type: mapping.Direct, Source: "surname", Target: "name.familyName"},
-				{Type: mapping.Expression, Expression: `ToLower(NormalizeDiacritics(Join(".", [givenName], [surname])))`, Target: "nickName"},
-				{Type: mapping.Direct, Source: "mail", Target: `emails[type eq "work"].value`},
-				{Type: mapping.Direct, Source: "jobTitle", Target: "title"},
-				{Type: mapping.Direct, Source: "employeeType", Target: "userType"},
-				{Type: mapping.Constant, Value: "en-US", Target: "preferredLanguage", Apply: mapping.OnCreate},
-				{Type: mapping.Direct, Source: "department", Target: ent + "department"},
-				{Type: mapping.Direct, Source: "employeeNumber", Target: ent + "employeeNumber"},
-				{Type: mapping.Direct, Source: "costCenter", Target: ent + "costCenter"},
-				{Type: mapping.Direct, Source: "manager", Target: ent + "manager", Reference: true},
-			},
-			Scoping: []mapping.ScopingFilter{{Name: "Employees outside Interns", Clauses: []mapping.Clause{
-				{Attribute: "employeeType", Operator: mapping.OpEquals, Value: "Employee"},
-				{Attribute: "department", Operator: mapping.OpNotEquals, Value: "Interns"},
-			}}},
-		},
-		Groups: &mapping.ObjectMapping{
-			Attributes: []mapping.AttributeMapping{
-				{Type: mapping.Direct, Source: "displayName", Target: "displayName", MatchingPrecedence: 1, Required: true},
-				{Type: mapping.Direct, Source: "id", Target: "externalId"},
-				{Type: mapping.Direct, Source: "members", Target: "members", Reference: true},
-			},
-		},
-	}
-}
+// demoJob is the demo's job (internal/demo).
+func demoJob(interval time.Duration) provisioning.Job { return demo.Job("demo", interval) }
 
 func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if o.users < 1 || o.groups < 0 {
