@@ -707,18 +707,29 @@ func TestHTTPClientSpanNames(t *testing.T) {
 	defer ts.Close()
 	c := h.tel.HTTPClient(&http.Client{})
 	ctx, sp := h.tel.rec.tracer.Start(context.Background(), "export")
-	req, _ := http.NewRequestWithContext(ctx, "PATCH", ts.URL+"/scim/v2/Users/6f1c2a4e-9b0d-4c1e-8f3a-2d5b7c9e1f00", nil)
+	// The connector records the call; the telemetry transport gives it its client span.
+	ctx, calls := connectors.WithCallLog(ctx)
+	cctx, pc := connectors.StartCall(ctx, "PATCH", "/scim/v2/Users/6f1c2a4e-9b0d-4c1e-8f3a-2d5b7c9e1f00")
+	req, _ := http.NewRequestWithContext(cctx, "PATCH", ts.URL+"/scim/v2/Users/6f1c2a4e-9b0d-4c1e-8f3a-2d5b7c9e1f00", nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	pc.End(resp.StatusCode, nil)
 	sp.End()
 	var names []string
+	var httpSpan string
 	for _, s := range h.spans.GetSpans() {
 		names = append(names, s.Name)
+		if s.Name == "HTTP PATCH" {
+			httpSpan = s.SpanContext.SpanID().String()
+		}
 	}
 	if !slices.Contains(names, "HTTP PATCH") {
 		t.Errorf("span names %v", names)
+	}
+	if got := calls.Take(); len(got) != 1 || got[0].SpanID != httpSpan || got[0].Status != 200 {
+		t.Errorf("recorded call %+v, want span %s", got, httpSpan)
 	}
 }
