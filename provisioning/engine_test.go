@@ -218,13 +218,17 @@ func TestActions(t *testing.T) {
 					t.Errorf("error code %s", c)
 				}
 			}},
-		{name: "conflict is terminal", id: "E7",
+		{name: "a second source object with the same matching value is refused", id: "E7",
 			change: func(e *env) { e.src.Put(user("E7", "Ada", "Lovelace", "Ops", "")) },
-			action: provisioning.ActionUpdate, status: provisioning.ResultSuccess,
+			action: provisioning.ActionOther, status: provisioning.ResultFailure,
 			check: func(t *testing.T, e *env, ev provisioning.Event) {
-				// Same userName as E1: matched by userName (Entra's behaviour), not created.
-				if s, _ := stepOf(ev, provisioning.StepMatching); s.Details["MatchedBy"] != "userName" {
-					t.Errorf("matched by %q", s.Details["MatchedBy"])
+				// Same userName as E1, whose account it matches: never taken over
+				// (DuplicateSourceEntries), and nothing is written to the target.
+				if ev.ErrorInformation == nil || ev.ErrorInformation.ErrorCode != provisioning.CodeDuplicateSourceEntries {
+					t.Errorf("error = %+v", ev.ErrorInformation)
+				}
+				if s, _ := stepOf(ev, provisioning.StepMatching); s.Details["LinkedSourceId"] != "E1" {
+					t.Errorf("matching details %v", s.Details)
 				}
 			}},
 	}
@@ -306,6 +310,36 @@ func TestDuplicateTargetEntries(t *testing.T) {
 	ev := mustOne(t, e.obs.take(), "E1")
 	if ev.Status != provisioning.ResultFailure || ev.ErrorInformation.ErrorCode != provisioning.CodeDuplicateTargetEntries {
 		t.Fatalf("%s %+v", ev.Status, ev.ErrorInformation)
+	}
+}
+
+func TestDuplicateSourceEntries(t *testing.T) {
+	// Two source users share a matching value. The first gets the target account; the
+	// second, in a later cycle and on demand, must not take it over.
+	e := newEnv(t, testJob())
+	a := user("E1", "Ada", "Lovelace", "Eng", "")
+	a.Attributes["userName"] = "shared@example.com"
+	e.src.Put(a)
+	e.cycle()
+	e.obs.take()
+	b := user("E2", "Bob", "Shared", "Eng", "")
+	b.Attributes["userName"] = "shared@example.com"
+	e.src.Put(b)
+	e.cycle()
+	ev := mustOne(t, e.obs.take(), "E2")
+	if ev.Status != provisioning.ResultFailure || ev.ErrorInformation.ErrorCode != provisioning.CodeDuplicateSourceEntries {
+		t.Fatalf("cycle: %s %+v", ev.Status, ev.ErrorInformation)
+	}
+	res, err := e.eng.ProvisionOnDemand(e.ctx, "j1", provisioning.OnDemandRequest{ObjectType: connectors.TypeUser, SourceID: "E2"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Result != provisioning.ResultFailure || res.Events[0].ErrorInformation.ErrorCode != provisioning.CodeDuplicateSourceEntries {
+		t.Fatalf("on demand: %s %+v", res.Result, res.Events[0].ErrorInformation)
+	}
+	tu, _ := e.targetUser("shared@example.com")
+	if tu.Attributes["externalId"] != "E1" {
+		t.Errorf("the first user's account was taken over: externalId = %v", tu.Attributes["externalId"])
 	}
 }
 

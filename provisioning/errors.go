@@ -25,6 +25,7 @@ func invalidf(format string, args ...any) error {
 const (
 	CodeImportSkipped          = "ImportSkipped"
 	CodeDuplicateTargetEntries = "DuplicateTargetEntries"
+	CodeDuplicateSourceEntries = "DuplicateSourceEntries"
 	CodeMandatoryFieldsMissing = "MandatoryFieldsMissing"
 	CodeEntryConflict          = "EntryConflict"
 	CodeTooManyRequests        = "TooManyRequests"
@@ -87,7 +88,7 @@ var recommendedActions = map[string]string{
 	CodeTimeout:                "The target took too long to answer; the operation is retried automatically. Check the target's latency.",
 	"LicenseLimitExceeded":     "The target has no licenses left; free up or buy licenses in the target.",
 	CodeDuplicateTargetEntries: "More than one target object matches; remove the duplicates in the target or choose a matching attribute that is unique.",
-	"DuplicateSourceEntries":   "More than one source object has the same matching value; make the values unique in the source.",
+	CodeDuplicateSourceEntries: "Two source objects have the same matching value and match one target account; correct the duplicate value in the source (or choose a matching attribute that is unique) so that each source object has its own account.",
 	CodeImportSkipped:          "The source object has no value for the matching attribute; populate it in the source.",
 	"SystemForCrossDomainIdentityManagementMultipleEntriesInResponse": "The target returned several objects for a filter on a unique attribute; remove the duplicates in the target.",
 	"SystemForCrossDomainIdentityManagementServiceIncompatible":       "The target's response could not be understood as SCIM; check the target URL and its SCIM compliance.",

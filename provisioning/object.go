@@ -463,6 +463,19 @@ func (p *pipeline) processUpsert(it item) outcome {
 			}
 			if len(found) == 1 {
 				f := found[0]
+				// A target object already linked to another source object is not this
+				// object's to take over (two source objects share a matching value).
+				others, err := j.e.store.LinksByTarget(ms.ctx, j.job.ID, obj.Type, f.ID)
+				if err != nil {
+					ms.done(ResultFailure, "reading the connector data store failed", nil)
+					return o.fail(ActionOther, it, err, false)
+				}
+				if owner := otherOwner(others, obj.ID); owner != "" {
+					ms.done(ResultFailure, fmt.Sprintf("Target object %s matches %s eq %q but is already linked to source object %s", f.ID, m.Target, valueString(m.Value), owner),
+						map[string]string{"MatchingAttribute": m.Target, "TargetId": f.ID, "LinkedSourceId": owner})
+					o.ev.ErrorInformation = engineError(CodeDuplicateSourceEntries, fmt.Sprintf("%s '%s' (%s) and source object %s both match target object %s by %s eq %q; provisiond never lets one take over the other's account", obj.Type, obj.DisplayName(), obj.ID, owner, f.ID, m.Target, valueString(m.Value)))
+					return o.finish(ActionOther, ResultFailure)
+				}
 				if f.Attributes == nil || len(f.Attributes) <= 2 {
 					// The listing carried only the matching attributes: read the object for the diff.
 					full, err := j.tgt.Get(ms.ctx, obj.Type, f.ID)
@@ -796,6 +809,16 @@ func (p *pipeline) wait(ctx context.Context) error {
 		return nil
 	}
 	return p.j.limiter.Wait(ctx)
+}
+
+// otherOwner returns the source ID of a link that is not sourceID's ("" for none).
+func otherOwner(links []Link, sourceID string) string {
+	for _, l := range links {
+		if l.SourceID != sourceID {
+			return l.SourceID
+		}
+	}
+	return ""
 }
 
 // find looks an object up by a matching attribute: in the initial cycle's bulk index when

@@ -107,6 +107,9 @@ type Store interface {
 
 	// GetLinks returns the links of the given source IDs (missing ones are absent).
 	GetLinks(ctx context.Context, jobID string, typ connectors.ObjectType, sourceIDs []string) (map[string]Link, error)
+	// LinksByTarget returns the links of a job and type whose target object is targetID
+	// (normally none or one; more means two source objects claim one target object).
+	LinksByTarget(ctx context.Context, jobID string, typ connectors.ObjectType, targetID string) ([]Link, error)
 	// ScanLinks calls fn for every link of a job and type, in source ID order.
 	ScanLinks(ctx context.Context, jobID string, typ connectors.ObjectType, fn func(Link) error) error
 	// CountLinks counts links by object type.

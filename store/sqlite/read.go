@@ -91,10 +91,11 @@ func (s *Store) ListJobStates(ctx context.Context) ([]provisioning.JobState, err
 
 // Link queries.
 const (
-	linkSelect = `SELECT source_id, target_id, display_name, hash, exported, members, disabled, updated FROM links `
-	qGetLinks  = linkSelect + `WHERE job_id = ? AND type = ? AND source_id IN (SELECT value FROM json_each(?))`
-	qScanFirst = linkSelect + `WHERE job_id = ? AND type = ? ORDER BY source_id LIMIT ?`
-	qScanNext  = linkSelect + `WHERE job_id = ? AND type = ? AND source_id > ? ORDER BY source_id LIMIT ?`
+	linkSelect     = `SELECT source_id, target_id, display_name, hash, exported, members, disabled, updated FROM links `
+	qGetLinks      = linkSelect + `WHERE job_id = ? AND type = ? AND source_id IN (SELECT value FROM json_each(?))`
+	qLinksByTarget = linkSelect + `WHERE job_id = ? AND type = ? AND target_id = ? ORDER BY source_id`
+	qScanFirst     = linkSelect + `WHERE job_id = ? AND type = ? ORDER BY source_id LIMIT ?`
+	qScanNext      = linkSelect + `WHERE job_id = ? AND type = ? AND source_id > ? ORDER BY source_id LIMIT ?`
 )
 
 // getLinksChunk is how many source IDs one GetLinks query looks up (passed as one JSON
@@ -118,6 +119,19 @@ func (s *Store) GetLinks(ctx context.Context, jobID string, typ connectors.Objec
 		if err != nil {
 			return nil, wrap(err, "get links of job %q", jobID)
 		}
+	}
+	return out, nil
+}
+
+// LinksByTarget returns the links of a job and type to one target object.
+func (s *Store) LinksByTarget(ctx context.Context, jobID string, typ connectors.ObjectType, targetID string) ([]provisioning.Link, error) {
+	var out []provisioning.Link
+	err := s.queryLinks(ctx, jobID, typ, func(l provisioning.Link) error {
+		out = append(out, l)
+		return nil
+	}, qLinksByTarget, jobID, string(typ), targetID)
+	if err != nil {
+		return nil, wrap(err, "links of job %q to target object %q", jobID, targetID)
 	}
 	return out, nil
 }

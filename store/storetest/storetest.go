@@ -187,6 +187,20 @@ func testLinks(t *testing.T, s provisioning.Store) {
 		t.Errorf("GetLinks of no ids = %v", got)
 	}
 
+	// LinksByTarget: by job, type and target id; two links claiming one target both show.
+	equal(t, "LinksByTarget", must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeUser, u1.TargetID)), []provisioning.Link{u1})
+	equal(t, "LinksByTarget group", must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeGroup, "group-target")), []provisioning.Link{g1})
+	if got := must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeUser, "group-target")); len(got) != 0 {
+		t.Errorf("LinksByTarget of another type's target = %v", got)
+	}
+	if got := must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeUser, "other-job-target")); len(got) != 0 {
+		t.Errorf("LinksByTarget of another job's target = %v", got)
+	}
+	twin := provisioning.Link{JobID: "j1", Type: connectors.TypeUser, SourceID: "twin", TargetID: "t-bare", Updated: at(0)}
+	commit(t, s, provisioning.Batch{JobID: "j1", Links: []provisioning.Link{twin}})
+	equal(t, "LinksByTarget twins", must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeUser, "t-bare")), []provisioning.Link{bare, twin})
+	commit(t, s, provisioning.Batch{JobID: "j1", LinkDeletes: []provisioning.LinkKey{{JobID: "j1", Type: connectors.TypeUser, SourceID: "twin"}}})
+
 	// Replace u1 (fewer fields) and delete u2 in one batch; a delete of a missing link is fine.
 	u1b := provisioning.Link{JobID: "j1", Type: connectors.TypeUser, SourceID: "u1", TargetID: "new-target", Hash: "h2", Updated: at(time.Minute)}
 	commit(t, s, provisioning.Batch{JobID: "j1", Links: []provisioning.Link{u1b}, LinkDeletes: []provisioning.LinkKey{
