@@ -98,3 +98,21 @@ func (p *PendingCall) End(status int, err error) {
 	c.DurationInMilliseconds = float64(time.Since(c.Start).Microseconds()) / 1000
 	l.calls = append(l.calls, c)
 }
+
+// RecordCalls adds calls that were made elsewhere (by an out-of-process plugin on behalf of
+// this operation) to the call log ctx carries, if any.
+func RecordCalls(ctx context.Context, calls []Call) {
+	l, _ := ctx.Value(callLogKey{}).(*CallLog)
+	if l == nil || len(calls) == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.calls = append(l.calls, calls...)
+	l.mu.Unlock()
+}
+
+// Recording reports whether ctx carries a call log (connector calls are being recorded).
+func Recording(ctx context.Context) bool {
+	l, _ := ctx.Value(callLogKey{}).(*CallLog)
+	return l != nil
+}
