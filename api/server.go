@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,15 +34,26 @@ type Options struct {
 	Metrics http.Handler
 	// Version is reported by /healthz.
 	Version string
-	// Extra registers more routes (the query API) on the mux, behind the same auth.
+	// Extra registers more routes on the mux (use Server.Auth for the same auth). The
+	// query API is part of every server; Extra is for routes beyond the API.
 	Extra func(mux *http.ServeMux, s *Server)
 }
+
+// APIVersion is the version of the API this server speaks, reported by /healthz (a
+// client checks the major).
+const APIVersion = "1.0"
 
 // Server serves the API.
 type Server struct {
 	o     Options
 	mux   *http.ServeMux
 	ready atomic.Bool
+	// patterns lists the routes the server registered (Routes).
+	patterns []string
+	// service names the service of event traces (OTEL_SERVICE_NAME, default provisiond).
+	service string
+	// now is the clock of relative windows (since, the statistics' defaults).
+	now func() time.Time
 }
 
 // New returns a server. It is not ready (/readyz 503) until SetReady(true).
@@ -54,7 +67,10 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	s := &Server{o: o, mux: http.NewServeMux(), service: "provisiond", now: time.Now}
+	if name := strings.TrimSpace(os.Getenv("OTEL_SERVICE_NAME")); name != "" {
+		s.service = name
+	}
 	s.routes()
 	return s, nil
 }
@@ -76,11 +92,10 @@ const (
 )
 
 func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.o.Version})
+	s.handle("GET /healthz", RoleNone, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.o.Version, "apiVersion": APIVersion})
 	})
-	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /readyz", RoleNone, func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {
 			writeError(w, http.StatusServiceUnavailable, "NotReady", "provisiond is starting")
 			return
@@ -88,22 +103,41 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if s.o.Metrics != nil {
-		m.Handle("GET /metrics", s.o.Metrics)
+		s.handle("GET /metrics", RoleNone, s.o.Metrics.ServeHTTP)
 	}
-	m.HandleFunc("GET /api/v1/jobs", s.auth(RoleReader, s.listJobs))
-	m.HandleFunc("GET /api/v1/jobs/{id}", s.auth(RoleReader, s.getJob))
-	m.HandleFunc("GET /api/v1/jobs/{id}/status", s.auth(RoleReader, s.getStatus))
-	m.HandleFunc("POST /api/v1/jobs/{id}/start", s.auth(RoleAdmin, s.start))
-	m.HandleFunc("POST /api/v1/jobs/{id}/pause", s.auth(RoleAdmin, s.pause))
-	m.HandleFunc("POST /api/v1/jobs/{id}/syncNow", s.auth(RoleAdmin, s.syncNow))
-	m.HandleFunc("POST /api/v1/jobs/{id}/restart", s.auth(RoleAdmin, s.restart))
-	m.HandleFunc("POST /api/v1/jobs/{id}/provisionOnDemand", s.auth(RoleAdmin, s.provisionOnDemand))
+	s.handle("GET /api/v1/jobs", RoleReader, s.listJobs)
+	s.handle("GET /api/v1/jobs/{id}", RoleReader, s.getJob)
+	s.handle("GET /api/v1/jobs/{id}/status", RoleReader, s.getStatus)
+	s.handle("POST /api/v1/jobs/{id}/start", RoleAdmin, s.start)
+	s.handle("POST /api/v1/jobs/{id}/pause", RoleAdmin, s.pause)
+	s.handle("POST /api/v1/jobs/{id}/syncNow", RoleAdmin, s.syncNow)
+	s.handle("POST /api/v1/jobs/{id}/restart", RoleAdmin, s.restart)
+	s.handle("POST /api/v1/jobs/{id}/provisionOnDemand", RoleAdmin, s.provisionOnDemand)
+	s.queryRoutes()
 	if s.o.Extra != nil {
-		s.o.Extra(m, s)
+		s.o.Extra(s.mux, s)
 	}
-	m.HandleFunc("/api/", s.auth(RoleReader, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("/api/", s.auth(RoleReader, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	}))
+}
+
+// handle registers a route; role RoleNone serves it without a token.
+func (s *Server) handle(pattern string, role Role, h http.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	if role == RoleNone {
+		s.mux.HandleFunc(pattern, h)
+		return
+	}
+	s.mux.HandleFunc(pattern, s.auth(role, h))
+}
+
+// Routes returns the patterns of the API's routes ("GET /api/v1/jobs/{id}"), sorted: what
+// the OpenAPI document describes. Routes added with Options.Extra are not included.
+func (s *Server) Routes() []string {
+	out := slices.Clone(s.patterns)
+	slices.Sort(out)
+	return out
 }
 
 // Auth wraps a handler with bearer-token authentication requiring role.
@@ -167,6 +201,10 @@ type JobView struct {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	if p := newParams(r); p.err != nil {
+		WriteErr(w, p.err)
+		return
+	}
 	jobs := s.o.Engine.Jobs()
 	out := make([]JobView, 0, len(jobs))
 	for _, j := range jobs {
@@ -181,6 +219,10 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	if p := newParams(r); p.err != nil {
+		WriteErr(w, p.err)
+		return
+	}
 	id := r.PathValue("id")
 	j, err := s.o.Engine.Job(id)
 	if err != nil {
@@ -196,6 +238,10 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	if p := newParams(r); p.err != nil {
+		WriteErr(w, p.err)
+		return
+	}
 	st, err := s.o.Engine.Status(r.Context(), r.PathValue("id"))
 	if err != nil {
 		WriteErr(w, err)
@@ -249,6 +295,10 @@ type RestartRequest struct {
 
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
 	var req RestartRequest
+	if p := newParams(r); p.err != nil {
+		WriteErr(w, p.err)
+		return
+	}
 	if err := decodeBody(r, &req, true); err != nil {
 		WriteErr(w, err)
 		return
@@ -281,6 +331,10 @@ type OnDemandRequest struct {
 
 func (s *Server) provisionOnDemand(w http.ResponseWriter, r *http.Request) {
 	var req OnDemandRequest
+	if p := newParams(r); p.err != nil {
+		WriteErr(w, p.err)
+		return
+	}
 	if err := decodeBody(r, &req, false); err != nil {
 		WriteErr(w, err)
 		return
@@ -400,7 +454,11 @@ func decodeBody(r *http.Request, v any, optional bool) error {
 	return nil
 }
 
+// noBody checks that an action has no body and no query parameters.
 func noBody(r *http.Request) error {
+	if p := newParams(r); p.err != nil {
+		return p.err
+	}
 	var v struct{}
 	return decodeBody(r, &v, true)
 }
