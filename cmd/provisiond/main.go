@@ -57,6 +57,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newVersionCmd(), newSCIMServerCmd(), newBenchCmd(), newGenerateHRCmd())
+	root.AddCommand(newClientCmds()...)
 	return root
 }
 
