@@ -109,6 +109,10 @@ export function validateQuery(query: Partial<ProvisiondQuery>): string | undefin
         : undefined;
     case 'history':
       return isBlank(query.identity) ? 'Identity history needs an identity.' : undefined;
+    case 'properties':
+      return isBlank(query.identity) && isBlank(query.eventId)
+        ? 'Modified properties needs an identity or an event id.'
+        : undefined;
     default:
       return undefined;
   }

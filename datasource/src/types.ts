@@ -16,7 +16,10 @@ export type QueryType =
   | 'userPath'
   | 'history'
   | 'jobs'
-  | 'identities';
+  | 'identities'
+  | 'statusChanges'
+  | 'statusTimeline'
+  | 'properties';
 
 /** The query types a template variable can use; the backend answers them with `text`/`value` fields. */
 export type VariableQueryType = Extract<QueryType, 'jobs' | 'identities'>;
@@ -216,6 +219,24 @@ export const QUERY_TYPES: readonly QueryTypeInfo[] = [
     description: 'Source identities matching a search (text/value; for template variables)',
     fields: ['query', 'jobId'],
   },
+  {
+    value: 'statusChanges',
+    label: 'Job history',
+    description: 'When each job changed status or quarantine reason, with the failing request and object (table)',
+    fields: ['jobId', 'limit', 'order'],
+  },
+  {
+    value: 'statusTimeline',
+    label: 'Job timeline',
+    description: "Each job's status code over time, mapped to its name (time series for a state timeline)",
+    fields: ['jobId'],
+  },
+  {
+    value: 'properties',
+    label: 'Modified properties',
+    description: "The attribute changes of one event, or of an identity's events (table)",
+    fields: ['jobId', 'identity', 'eventId', 'limit', 'order'],
+  },
 ];
 
 /** Looks up the description of a query type; undefined for an unknown (e.g. future) type. */
@@ -266,6 +287,8 @@ export const LIMITS: Partial<Record<QueryType, { default: number; max: number }>
   topErrors: { default: 10, max: 100 },
   cycles: { default: 50, max: 1000 },
   progress: { default: 50, max: 1000 },
+  statusChanges: { default: 100, max: 1000 },
+  properties: { default: 100, max: 5000 },
 };
 
 /** The numbers the `quarantine` query returns per job (`metric`), each alertable. */

@@ -61,6 +61,9 @@ const VISIBLE: Record<QueryType, Label[]> = {
   history: ['Job', 'Identity', 'Format', 'Limit', 'Order'],
   jobs: ['Search'],
   identities: ['Job', 'Search'],
+  statusChanges: ['Job', 'Limit', 'Order'],
+  statusTimeline: ['Job'],
+  properties: ['Job', 'Identity', 'Event id', 'Limit', 'Order'],
 };
 
 /** The labels of the fields on screen: InlineField labels, and the names of radio groups. */
