@@ -45,6 +45,9 @@ type Options struct {
 	ErrorRate float64
 	// Recorder records spans (default none: events carry derived trace ids).
 	Recorder provisioning.Recorder
+	// Workers per job (default 1: objects are processed in source order, so the events,
+	// their statuses and counts are the same on every run, which golden files need).
+	Workers int
 	// Initial runs each job's initial cycle before Start returns (default true via
 	// NoInitial false).
 	NoInitial bool
@@ -120,6 +123,7 @@ func Start(tb testing.TB, o Options) *Stack {
 		tb.Cleanup(func() { tgt.Close() })
 		job := demo.Job(id, time.Hour)
 		job.Name = fmt.Sprintf("HR to SCIM app (%s)", id)
+		job.Settings.Workers = max(o.Workers, 1)
 		job.Settings.EscrowRetryBase = provisioning.Duration(time.Millisecond)
 		job.Settings.EscrowRetryMax = provisioning.Duration(time.Millisecond)
 		if err := eng.AddJob(ctx, job, src, tgt); err != nil {
