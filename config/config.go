@@ -30,7 +30,8 @@ const (
 	DefaultSQLitePath = "provisiond.db"
 	// DefaultAddr is the API's listen address.
 	DefaultAddr = "127.0.0.1:8080"
-	// DefaultEventRetention is how long provisioning events are kept.
+	// DefaultEventRetention is how long provisioning events are kept (retention.events; 0
+	// keeps them forever).
 	DefaultEventRetention = 30 * 24 * time.Hour
 )
 
@@ -46,11 +47,15 @@ const (
 	DriverPostgres = "postgres"
 )
 
+// MinLeaseTTL is the least store.leaseTTL: a replica renews its leases every third of it.
+const MinLeaseTTL = 3 * time.Second
+
 // Connector types.
 const (
 	TypeFile   = "file"
 	TypeSCIM   = "scim"
 	TypePlugin = "plugin"
+	TypeLDAP   = "ldap"
 )
 
 // SCIM authentication types and disable modes: the SCIM connector's own values, so the
@@ -95,6 +100,22 @@ type StoreConfig struct {
 	Path string `json:"path,omitempty"`
 	// DSN is the PostgreSQL connection string (postgres only).
 	DSN Secret `json:"dsn,omitempty"`
+	// LeaseTTL is how long a replica's job leases last without renewal (postgres only; 0:
+	// the engine's default, provisioning.DefaultLeaseTTL). See docs/postgres.md.
+	LeaseTTL time.Duration `json:"leaseTTL,omitempty"`
+}
+
+// MarshalJSON writes LeaseTTL as a string ("30s"), as RetentionConfig's durations.
+func (s StoreConfig) MarshalJSON() ([]byte, error) {
+	type plain StoreConfig
+	var ttl string
+	if s.LeaseTTL > 0 {
+		ttl = s.LeaseTTL.String()
+	}
+	return json.Marshal(struct {
+		plain
+		LeaseTTL string `json:"leaseTTL,omitempty"`
+	}{plain(s), ttl})
 }
 
 // APIConfig configures the HTTP API.
@@ -109,7 +130,8 @@ type APIConfig struct {
 
 // RetentionConfig says how long the store keeps records.
 type RetentionConfig struct {
-	// Events is how long provisioning events are kept.
+	// Events is how long provisioning events (and their statistics) are kept; older ones
+	// are pruned hourly. 0 keeps them forever.
 	Events time.Duration `json:"events"`
 }
 
@@ -120,17 +142,18 @@ func (r RetentionConfig) MarshalJSON() ([]byte, error) {
 	}{r.Events.String()})
 }
 
-// ConnectorConfig is one named connector. Exactly one of File, SCIM and Plugin is set,
+// ConnectorConfig is one named connector. Exactly one of File, SCIM, Plugin and LDAP is set,
 // according to Type.
 type ConnectorConfig struct {
 	Name string `json:"name"`
-	// Type is TypeFile, TypeSCIM or TypePlugin.
+	// Type is TypeFile, TypeSCIM, TypePlugin or TypeLDAP.
 	Type string `json:"type"`
 	// Line is where the connector is defined in the file.
 	Line   int              `json:"line"`
 	File   *FileConnector   `json:"file,omitempty"`
 	SCIM   *SCIMConnector   `json:"scim,omitempty"`
 	Plugin *PluginConnector `json:"plugin,omitempty"`
+	LDAP   *LDAPConnector   `json:"ldap,omitempty"`
 }
 
 // FileConnector reads users and groups from JSON or CSV files (an HR export). It can only be

@@ -182,6 +182,31 @@ func TestBaseIsValid(t *testing.T) {
 	}
 }
 
+// TestRetention: retention.events takes any non-negative duration; 0 keeps events forever.
+func TestRetention(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"", 30 * 24 * time.Hour},
+		{"retention: {events: 90d}\n", 90 * 24 * time.Hour},
+		{"retention: {events: 36h}\n", 36 * time.Hour},
+		{"retention: {events: P7D}\n", 7 * 24 * time.Hour},
+		{"retention: {events: 0}\n", 0},
+		{"retention: {events: 0d}\n", 0},
+		{"retention: {}\n", 30 * 24 * time.Hour},
+	} {
+		cfg, err, _ := parseIn(t, c.yaml+base, nil, nil)
+		if err != nil {
+			t.Errorf("%q: %v", c.yaml, err)
+			continue
+		}
+		if cfg.Retention.Events != c.want {
+			t.Errorf("%q: retention.events = %v, want %v", c.yaml, cfg.Retention.Events, c.want)
+		}
+	}
+}
+
 func TestSyntaxAndStructure(t *testing.T) {
 	runErrorCases(t, []errorCase{
 		{name: "syntax error", yaml: "connectors:\n  hr: {type: file\njobs: []\n",
@@ -270,7 +295,7 @@ func TestEnums(t *testing.T) {
 		{name: "store driver", yaml: "store: {driver: postgresql}\n" + base,
 			want: []string{`test.yaml:1: store.driver: invalid driver "postgresql" (did you mean "postgres"?): want sqlite or postgres`}},
 		{name: "connector type", yaml: edit("    type: file\n", "    type: csv\n"),
-			want: []string{`test.yaml:3: connectors.hr.type: invalid connector type "csv": want file, scim or plugin`}},
+			want: []string{`test.yaml:3: connectors.hr.type: invalid connector type "csv": want file, scim, plugin or ldap`}},
 		{name: "auth type", yaml: edit("{type: bearer,", "{type: Bearer-Token,"),
 			want: []string{`test.yaml:8: connectors.sf.auth.type: invalid auth type "Bearer-Token": want bearer, oauth2 or basic`}},
 		{name: "disable mode", yaml: edit("    url: https://sf.example.com/scim/v2\n", "    url: https://sf.example.com/scim/v2\n    disableMode: pach\n"),

@@ -22,6 +22,7 @@ var connectorFields = map[string][]string{
 	TypeFile:   {"type", "users", "groups", "idAttribute", "multiValueSeparator", "multiValued"},
 	TypeSCIM:   {"type", "url", "auth", "tls", "timeout", "maxRequestsPerSecond", "minRequestsPerSecond", "maxRetries", "memberBatchSize", "pageSize", "disableMode"},
 	TypePlugin: {"type", "path", "args"},
+	TypeLDAP:   ldapFields,
 }
 
 // authFields lists the fields of each SCIM authentication type.
@@ -51,7 +52,7 @@ func (d *decoder) connectors(f field) map[string]ConnectorConfig {
 func (d *decoder) connector(name string, f field) ConnectorConfig {
 	c := ConnectorConfig{Name: name, Line: f.key.Line}
 	if !f.present() {
-		f.errorf("want a mapping with a type (file, scim or plugin), got an empty value")
+		f.errorf("want a mapping with a type (file, scim, plugin or ldap), got an empty value")
 		return c
 	}
 	o := f.object()
@@ -60,7 +61,7 @@ func (d *decoder) connector(name string, f field) ConnectorConfig {
 	}
 	t := o.get("type")
 	if t.need() {
-		c.Type, _ = t.enum("connector type", TypeFile, TypeSCIM, TypePlugin)
+		c.Type, _ = t.enum("connector type", TypeFile, TypeSCIM, TypePlugin, TypeLDAP)
 	}
 	if c.Type == "" {
 		// Without a type, the other fields cannot be checked.
@@ -83,6 +84,8 @@ func (d *decoder) connector(name string, f field) ConnectorConfig {
 		c.SCIM = d.scimConnector(o)
 	case TypePlugin:
 		c.Plugin = d.pluginConnector(o)
+	case TypeLDAP:
+		c.LDAP = d.ldapConnector(o)
 	}
 	o.end()
 	return c

@@ -453,6 +453,25 @@ func (f field) duration() (time.Duration, bool) {
 	return v, true
 }
 
+// durationOrZero is like duration but also accepts zero (a value that turns something
+// off, such as retention.events: 0 to keep events forever).
+func (f field) durationOrZero() (time.Duration, bool) {
+	t, ok := f.scalar("a duration")
+	if !ok {
+		return 0, false
+	}
+	v, err := provisioning.ParseDuration(strings.TrimSpace(t.s))
+	if err != nil {
+		f.errorf(`invalid duration %s: want e.g. "40m", "6h", "2d" or ISO-8601 "PT40M"`, t.q())
+		return 0, false
+	}
+	if v < 0 {
+		f.errorf("duration must not be negative, got %s", t.q())
+		return 0, false
+	}
+	return v, true
+}
+
 // enum returns f as one of values, matched case-insensitively and returned in the
 // canonical spelling. what names the value in the message ("driver").
 func (f field) enum(what string, values ...string) (string, bool) {

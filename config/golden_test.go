@@ -17,6 +17,7 @@ var validSecrets = map[string]string{
 	"PROVISIOND_READER_TOKEN":         "reader-7f3a9c1e",
 	"SF_TOKEN":                        "sf-bearer-0b5d2e8a",
 	"ZD_PASSWORD":                     "zd-pass-91c4f0d2",
+	"LDAP_PASSWORD":                   "ldap-bind-3c9e71f4",
 	"secrets/admin-token":             "admin-3e8b7d10",
 	"secrets/workday-client-secret":   "wd-client-5a6f2c77",
 	"tls/client-key.pem (never read)": "",

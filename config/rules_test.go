@@ -36,6 +36,9 @@ func TestRanges(t *testing.T) {
 		{name: "retention", yaml: "retention: {events: forever}\n" + base, want: []string{
 			`test.yaml:1: retention.events: invalid duration "forever": want e.g. "40m", "6h", "2d" or ISO-8601 "PT40M"`,
 		}},
+		{name: "negative retention", yaml: "retention: {events: -1h}\n" + base, want: []string{
+			`test.yaml:1: retention.events: duration must not be negative, got "-1h"`,
+		}},
 		{name: "scim numbers", yaml: edit("    url: https://sf.example.com/scim/v2\n",
 			"    url: https://sf.example.com/scim/v2\n    maxRequestsPerSecond: 5\n    minRequestsPerSecond: 10\n    maxRetries: -1\n    pageSize: 0\n    memberBatchSize: many\n    timeout: 0s\n"),
 			want: []string{
@@ -76,7 +79,7 @@ func TestRequired(t *testing.T) {
 		{name: "connector type", yaml: edit("    type: file\n", ""),
 			want: []string{"test.yaml:3: connectors.hr.type: required"}},
 		{name: "empty connector", yaml: edit("    type: file\n    users: hr/users.json\n", ""),
-			want: []string{"test.yaml:2: connectors.hr: want a mapping with a type (file, scim or plugin), got an empty value"}},
+			want: []string{"test.yaml:2: connectors.hr: want a mapping with a type (file, scim, plugin or ldap), got an empty value"}},
 		{name: "file users", yaml: edit("    users: hr/users.json\n", "    groups: hr/groups.json\n"),
 			want: []string{"test.yaml:3: connectors.hr.users: required"}},
 		{name: "scim url and auth", yaml: edit("    url: https://sf.example.com/scim/v2\n    auth: {type: bearer, token: \"${SF_TOKEN}\"}\n", ""),

@@ -38,7 +38,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	cfg.Retention.Events = DefaultEventRetention
 	ret := top.get("retention").object()
 	if f := ret.get("events"); f.present() {
-		if v, ok := f.duration(); ok {
+		if v, ok := f.durationOrZero(); ok { // 0 keeps events forever
 			cfg.Retention.Events = v
 		}
 	}
@@ -65,6 +65,7 @@ func (d *decoder) store(o *obj, dataDir string) StoreConfig {
 	case DriverSQLite:
 		o.get("dsn").notWith("driver sqlite")
 		o.get("dsnFile").notWith("driver sqlite")
+		o.get("leaseTTL").notWith("driver sqlite")
 		p := DefaultSQLitePath
 		if path.present() {
 			if v, ok := path.nonEmpty(); ok {
@@ -79,6 +80,15 @@ func (d *decoder) store(o *obj, dataDir string) StoreConfig {
 	case DriverPostgres:
 		path.notWith("driver postgres")
 		s.DSN = o.secret("dsn", true, "")
+		if f := o.get("leaseTTL"); f.present() {
+			if v, ok := f.duration(); ok {
+				if v < MinLeaseTTL {
+					f.errorf("must be at least %s (leases are renewed every third of it), got %s", MinLeaseTTL, v)
+				} else {
+					s.LeaseTTL = v
+				}
+			}
+		}
 	default:
 		o.ignoreRest()
 	}

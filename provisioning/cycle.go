@@ -53,6 +53,8 @@ type cycleRun struct {
 	commitErr error
 	overlayMu sync.Mutex
 	overlay   map[connectors.ObjectType]map[string]*Link
+	// lease fences the cycle's commits (nil without a Leaser).
+	lease *Lease
 }
 
 type fatalError struct {
@@ -82,17 +84,26 @@ func (j *jobRun) runCycle(ctx context.Context, explicit bool) (Cycle, error) {
 	j.cycleMu.Lock()
 	defer j.cycleMu.Unlock()
 	e := j.e
+	if err := j.adoptLeaseLocked(ctx); err != nil {
+		return Cycle{}, err
+	}
 	j.mu.Lock()
+	if !j.lease.held {
+		j.mu.Unlock()
+		return Cycle{}, fmt.Errorf("%w: job %s runs on another replica", ErrLeaseLost, j.job.ID)
+	}
 	if j.state.Paused && !explicit {
 		j.mu.Unlock()
 		return Cycle{}, errStopped
 	}
 	j.stopCycle.Store(false)
 	st := j.state
+	lease := j.lease.current
+	j.running = true // from here on the job is not handed over as idle
 	j.mu.Unlock()
 
 	now := e.now()
-	cr := &cycleRun{j: j, start: now, bulk: map[connectors.ObjectType]*bulkIndex{}}
+	cr := &cycleRun{j: j, start: now, bulk: map[connectors.ObjectType]*bulkIndex{}, lease: lease}
 	cr.quarantineRetry = st.Status.Code == StatusQuarantine
 	resumed := false
 	if cp := st.Checkpoint; cp != nil {
@@ -129,9 +140,12 @@ func (j *jobRun) runCycle(ctx context.Context, explicit bool) (Cycle, error) {
 	stNow := j.state
 	j.mu.Unlock()
 	c := cr.c
-	if err := e.store.Commit(ctx, Batch{JobID: j.job.ID, Cycle: &c, State: &stNow}); err != nil {
+	if err := e.store.Commit(ctx, Batch{JobID: j.job.ID, Cycle: &c, State: &stNow, Lease: lease}); err != nil {
 		span.End(cr.c)
-		j.setRunning(false)
+		j.mu.Lock()
+		j.running = false
+		j.progress = Progress{}
+		j.mu.Unlock()
 		return cr.c, fmt.Errorf("begin cycle: %w", err)
 	}
 	e.obs.CycleStarted(cctx, &j.job, cr.c)
@@ -359,7 +373,7 @@ func (cr *cycleRun) commitCheckpoint() error {
 	st := j.state
 	j.mu.Unlock()
 	c := cr.c
-	return j.e.store.Commit(cr.ctx, Batch{JobID: j.job.ID, State: &st, Cycle: &c})
+	return j.e.store.Commit(cr.ctx, Batch{JobID: j.job.ID, State: &st, Cycle: &c, Lease: cr.lease})
 }
 
 // drain processes the records fetch returns, in batches, paging with a cursor so that each
@@ -671,6 +685,12 @@ func (cr *cycleRun) prepare(outs []outcome, advance int64) (Batch, []Event) {
 	c := cr.c
 	b.Cycle = &c
 	b.State = &st
+	b.Lease = cr.lease
+	if cr.lease != nil {
+		// Other replicas show this job's status from the store: with its progress.
+		p := j.progress
+		st.Status.Progress = &p
+	}
 	if fatal != nil && cr.fatal == nil {
 		cr.fatal = fatal
 	}
@@ -686,6 +706,9 @@ func (cr *cycleRun) finish(runErr error) (Cycle, error) {
 	}
 	ctx := context.WithoutCancel(cr.ctx)
 	defer j.setRunning(false)
+	if errors.Is(runErr, ErrLeaseLost) {
+		return cr.c, cr.leaseLost(runErr)
+	}
 	stopped := errors.Is(runErr, errStopped)
 	now := e.now()
 	j.mu.Lock()
@@ -702,7 +725,7 @@ func (cr *cycleRun) finish(runErr error) (Cycle, error) {
 		st := j.state
 		j.progress = Progress{}
 		j.mu.Unlock()
-		err := e.store.Commit(ctx, Batch{JobID: j.job.ID, Cycle: &c, State: &st})
+		err := e.store.Commit(ctx, Batch{JobID: j.job.ID, Cycle: &c, State: &st, Lease: cr.lease})
 		cr.span.End(cr.c)
 		e.log.Info("cycle stopped; it resumes from its checkpoint", "job", j.job.ID, "cycle", c.CycleID, "phase", cr.cp.Phase, "position", cr.cp.Position)
 		if err != nil {
@@ -812,12 +835,15 @@ func (cr *cycleRun) finish(runErr error) (Cycle, error) {
 	status := final.Status
 	j.mu.Unlock()
 
-	b := Batch{JobID: j.job.ID, Cycle: &c, State: &final}
+	b := Batch{JobID: j.job.ID, Cycle: &c, State: &final, Lease: cr.lease}
 	change, changed := statusChange(j.job.ID, old, status, now, c.CycleID, "")
 	if changed {
 		b.History = append(b.History, change)
 	}
 	err := e.store.Commit(ctx, b)
+	if errors.Is(err, ErrLeaseLost) {
+		return c, cr.leaseLost(err)
+	}
 	cr.span.End(c)
 	e.obs.CycleEnded(cr.ctx, &j.job, c)
 	if changed {
@@ -833,6 +859,20 @@ func (cr *cycleRun) finish(runErr error) (Cycle, error) {
 		return c, runErr
 	}
 	return c, nil
+}
+
+// leaseLost ends a cycle whose job another replica has taken over (its commits failed
+// the lease check): that replica resumes the cycle from the last committed checkpoint, so
+// nothing more is committed here and the cycle does not end here.
+func (cr *cycleRun) leaseLost(err error) error {
+	j := cr.j
+	j.mu.Lock()
+	j.progress = Progress{}
+	j.mu.Unlock()
+	cr.span.End(cr.c)
+	j.e.log.Warn("lease lost: the cycle stops here and resumes on the replica that took the job over",
+		"job", j.job.ID, "cycle", cr.c.CycleID, "phase", cr.cp.Phase, "position", cr.cp.Position, "error", err)
+	return err
 }
 
 // cloneState copies a job state deeply enough that the engine may go on changing its own.

@@ -36,6 +36,21 @@ type Options struct {
 	Now func() time.Time
 	// InitiatedBy names the service in events (default "provisiond").
 	InitiatedBy string
+	// Leaser, when set, makes this engine one replica of several sharing the store: it
+	// runs the cycles of the jobs whose lease it holds, forwards admin actions on the
+	// others to their holder, and reads their status from the store (see lease.go).
+	// Without one the engine runs every job itself.
+	Leaser Leaser
+	// Replica names this engine among the replicas (default: host name, process id and a
+	// random suffix). Replicas must have distinct names.
+	Replica string
+	// LeaseTTL is how long a lease lasts without renewal: a killed replica's jobs move to
+	// another replica within about LeaseTTL (default DefaultLeaseTTL). Leases are renewed
+	// every LeaseTTL/3.
+	LeaseTTL time.Duration
+	// CommandPoll is how often a replica looks for admin actions forwarded to it (default
+	// DefaultCommandPoll).
+	CommandPoll time.Duration
 }
 
 // Engine runs provisioning jobs.
@@ -52,7 +67,11 @@ type Engine struct {
 	running  atomic.Bool
 	runWG    sync.WaitGroup
 	shutdown chan struct{}
+	// leases is nil without a Leaser.
+	leases *leaseManager
 }
+
+var randPool sync.Once
 
 // New returns an engine.
 func New(o Options) *Engine {
@@ -71,13 +90,17 @@ func New(o Options) *Engine {
 	if o.InitiatedBy == "" {
 		o.InitiatedBy = "provisiond"
 	}
-	uuid.EnableRandPool()
-	return &Engine{
+	randPool.Do(uuid.EnableRandPool) // once: engines (replicas in tests) may share a process
+	e := &Engine{
 		store: o.Store, obs: o.Observer, rec: o.Recorder, log: o.Logger, now: o.Now,
 		service:  Initiator{ID: o.InitiatedBy, DisplayName: o.InitiatedBy + " provisioning service", InitiatorType: "system"},
 		jobs:     map[string]*jobRun{},
 		shutdown: make(chan struct{}),
 	}
+	if o.Leaser != nil {
+		e.leases = newLeaseManager(e, o)
+	}
+	return e
 }
 
 // jobRun is a job's runtime state.
@@ -107,6 +130,11 @@ type jobRun struct {
 
 	trigger   chan struct{}
 	stopCycle atomic.Bool // pause or restart requested: stop after the current chunk
+
+	// lease is this replica's hold on the job (guarded by mu); wake tells the job's loop
+	// that it changed.
+	lease leaseState
+	wake  chan struct{}
 }
 
 // AddJob registers a job with its connectors. It loads the job's state from the store and
@@ -130,7 +158,8 @@ func (e *Engine) AddJob(ctx context.Context, job Job, src connectors.Source, tgt
 		}
 	}
 	j := &jobRun{e: e, job: job, src: src, tgt: tgt, users: users, groups: groups, trigger: make(chan struct{}, 1),
-		onCreate: map[connectors.ObjectType]map[string]bool{connectors.TypeUser: onCreateSet(job.Users)}}
+		onCreate: map[connectors.ObjectType]map[string]bool{connectors.TypeUser: onCreateSet(job.Users)},
+		wake:     make(chan struct{}, 1), lease: leaseState{held: e.leases == nil}}
 	j.required = map[connectors.ObjectType][]string{connectors.TypeUser: requiredSet(job.Users)}
 	if job.Groups != nil {
 		j.onCreate[connectors.TypeGroup] = onCreateSet(*job.Groups)
@@ -143,28 +172,9 @@ func (e *Engine) AddJob(ctx context.Context, job Job, src connectors.Source, tgt
 		}
 		j.limiter = rate.NewLimiter(rate.Limit(r), burst)
 	}
-	st, err := e.store.LoadJobState(ctx, job.ID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		st = JobState{JobID: job.ID, Status: Status{Code: StatusNotRun}, Paused: job.Schedule.Paused}
-		if st.Paused {
-			st.Status.Code = StatusPaused
-		}
-	case err != nil:
-		return fmt.Errorf("job %s: load state: %w", job.ID, err)
-	}
-	// A change to mappings or scoping starts a new initial cycle (as Entra does).
-	hash := configHash(job)
-	if st.ConfigHash != hash {
-		if st.ConfigHash != "" {
-			e.log.Info("mappings or scoping changed: next cycle is an initial cycle", "job", job.ID)
-			st.Watermarks = nil
-			st.Checkpoint = nil
-		}
-		st.ConfigHash = hash
-	}
-	if st.Status.SynchronizedEntryCountByType == nil {
-		st.Status.SynchronizedEntryCountByType = map[string]int64{}
+	st, err := j.loadState(ctx)
+	if err != nil {
+		return err
 	}
 	j.state = st
 	e.mu.Lock()
@@ -179,6 +189,37 @@ func (e *Engine) AddJob(ctx context.Context, job Job, src connectors.Source, tgt
 		go j.loop(e.shutdown)
 	}
 	return nil
+}
+
+// loadState reads the job's state from the store (a new state for a job never seen) and
+// applies the configuration: a change to mappings or scoping starts a new initial cycle.
+func (j *jobRun) loadState(ctx context.Context) (JobState, error) {
+	e, job := j.e, j.job
+	st, err := e.store.LoadJobState(ctx, job.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		st = JobState{JobID: job.ID, Status: Status{Code: StatusNotRun}, Paused: job.Schedule.Paused}
+		if st.Paused {
+			st.Status.Code = StatusPaused
+		}
+	case err != nil:
+		return st, fmt.Errorf("job %s: load state: %w", job.ID, err)
+	}
+	// A change to mappings or scoping starts a new initial cycle (as Entra does).
+	hash := configHash(job)
+	if st.ConfigHash != hash {
+		if st.ConfigHash != "" {
+			e.log.Info("mappings or scoping changed: next cycle is an initial cycle", "job", job.ID)
+			st.Watermarks = nil
+			st.Checkpoint = nil
+		}
+		st.ConfigHash = hash
+	}
+	if st.Status.SynchronizedEntryCountByType == nil {
+		st.Status.SynchronizedEntryCountByType = map[string]int64{}
+	}
+	st.Status.Progress = nil // live progress is the running cycle's (replicas store theirs)
+	return st, nil
 }
 
 func onCreateSet(m mapping.ObjectMapping) map[string]bool {
@@ -240,11 +281,17 @@ func (e *Engine) Job(id string) (Job, error) {
 	return j.job, nil
 }
 
-// Status returns a job's status with live progress.
+// Status returns a job's status with live progress. With a Leaser, the status of a job
+// another replica runs is what that replica last committed (progress as of its last batch).
 func (e *Engine) Status(ctx context.Context, id string) (Status, error) {
 	j, err := e.job(id)
 	if err != nil {
 		return Status{}, err
+	}
+	if !j.held() {
+		if s, ok, err := j.storedStatus(ctx); ok || err != nil {
+			return s, err
+		}
 	}
 	return j.status(), nil
 }
@@ -270,6 +317,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !e.running.CompareAndSwap(false, true) {
 		return errors.New("engine already running")
 	}
+	if e.leases != nil {
+		e.leases.start()
+	}
 	e.mu.RLock()
 	for _, id := range e.order {
 		e.runWG.Add(1)
@@ -284,6 +334,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.mu.RUnlock()
 	e.runWG.Wait()
+	if e.leases != nil {
+		// The cycles have committed their checkpoints: hand the jobs over at once.
+		e.leases.stop()
+	}
 	return nil
 }
 
@@ -292,6 +346,9 @@ func (e *Engine) Run(ctx context.Context) error {
 func (j *jobRun) loop(shutdown <-chan struct{}) {
 	defer j.e.runWG.Done()
 	for {
+		if err := j.adoptLease(context.Background()); err != nil {
+			j.e.log.Error("taking up a job's lease", "job", j.job.ID, "error", err)
+		}
 		wait := j.nextWait()
 		j.mu.Lock()
 		if wait >= 0 {
@@ -302,16 +359,24 @@ func (j *jobRun) loop(shutdown <-chan struct{}) {
 		}
 		j.mu.Unlock()
 		var timer <-chan time.Time
+		var t *time.Timer
 		if wait >= 0 {
-			t := time.NewTimer(wait)
+			t = time.NewTimer(wait)
 			timer = t.C
-			defer t.Stop()
 		}
+		woken := false
 		select {
 		case <-shutdown:
-			return
 		case <-j.trigger:
 		case <-timer:
+		case <-j.wake: // the lease changed: take it up and wait anew
+			woken = true
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if woken {
+			continue
 		}
 		select {
 		case <-shutdown:
@@ -326,7 +391,7 @@ func (j *jobRun) loop(shutdown <-chan struct{}) {
 			case <-ctx.Done():
 			}
 		}()
-		if _, err := j.runCycle(ctx, false); err != nil && !errors.Is(err, errStopped) {
+		if _, err := j.runCycle(ctx, false); err != nil && !errors.Is(err, errStopped) && !errors.Is(err, ErrLeaseLost) {
 			j.e.log.Error("cycle failed", "job", j.job.ID, "error", err)
 		}
 		cancel()
@@ -340,6 +405,8 @@ func (j *jobRun) nextWait() time.Duration {
 	st := j.state
 	now := j.e.now()
 	switch {
+	case !j.lease.held:
+		return -1 // another replica runs it
 	case st.Paused:
 		return -1
 	case st.Status.Code == StatusQuarantine && st.Status.Quarantine != nil:
@@ -370,6 +437,15 @@ func (e *Engine) SyncNow(ctx context.Context, id, actor string) error {
 	if err != nil {
 		return err
 	}
+	if !j.held() {
+		_, err := e.leases.forward(ctx, Command{JobID: id, Action: CommandSyncNow, Actor: actor})
+		return err
+	}
+	return e.syncNow(ctx, j, actor)
+}
+
+func (e *Engine) syncNow(ctx context.Context, j *jobRun, actor string) error {
+	id := j.job.ID
 	j.mu.Lock()
 	paused := j.state.Paused
 	j.mu.Unlock()
@@ -387,7 +463,15 @@ func (e *Engine) Start(ctx context.Context, id, actor string) error {
 	if err != nil {
 		return err
 	}
-	err = j.changeState(ctx, actor, "start", nil, func(st *JobState) {
+	if !j.held() {
+		_, err := e.leases.forward(ctx, Command{JobID: id, Action: CommandStart, Actor: actor})
+		return err
+	}
+	return e.start(ctx, j, actor)
+}
+
+func (e *Engine) start(ctx context.Context, j *jobRun, actor string) error {
+	err := j.changeState(ctx, actor, "start", nil, func(st *JobState) {
 		st.Paused = false
 		if st.Status.Code == StatusQuarantine || st.Status.Code == StatusPaused {
 			st.Status.Quarantine = nil
@@ -406,6 +490,14 @@ func (e *Engine) Pause(ctx context.Context, id, actor string) error {
 	if err != nil {
 		return err
 	}
+	if !j.held() {
+		_, err := e.leases.forward(ctx, Command{JobID: id, Action: CommandPause, Actor: actor})
+		return err
+	}
+	return e.pause(ctx, j, actor)
+}
+
+func (e *Engine) pause(ctx context.Context, j *jobRun, actor string) error {
 	j.stopCycle.Store(true)
 	return j.changeState(ctx, actor, "pause", nil, func(st *JobState) {
 		st.Paused = true
@@ -471,6 +563,15 @@ func (e *Engine) Restart(ctx context.Context, id string, scope ResetScope, actor
 	if err != nil {
 		return err
 	}
+	if !j.held() {
+		_, err := e.leases.forward(ctx, Command{JobID: id, Action: CommandRestart, Actor: actor, ResetScope: scope.String()})
+		return err
+	}
+	return e.restart(ctx, j, scope, actor)
+}
+
+func (e *Engine) restart(ctx context.Context, j *jobRun, scope ResetScope, actor string) error {
+	id := j.job.ID
 	j.stopCycle.Store(true)
 	j.cycleMu.Lock() // wait for a running cycle to stop
 	defer j.cycleMu.Unlock()
@@ -491,7 +592,7 @@ func (e *Engine) Restart(ctx context.Context, id string, scope ResetScope, actor
 			return err
 		}
 	}
-	err = j.changeState(ctx, actor, "restart", map[string]string{"resetScope": scope.String()}, func(st *JobState) {
+	err := j.changeState(ctx, actor, "restart", map[string]string{"resetScope": scope.String()}, func(st *JobState) {
 		if scope.Escrows {
 			st.Status.EscrowsPruned = false
 			st.Status.EscrowCount = 0
@@ -529,6 +630,14 @@ func (e *Engine) Quarantine(ctx context.Context, id, actor, message string) erro
 	if err != nil {
 		return err
 	}
+	if !j.held() {
+		_, err := e.leases.forward(ctx, Command{JobID: id, Action: CommandQuarantine, Actor: actor, Message: message})
+		return err
+	}
+	return e.quarantine(ctx, j, actor, message)
+}
+
+func (e *Engine) quarantine(ctx context.Context, j *jobRun, actor, message string) error {
 	j.stopCycle.Store(true)
 	now := e.now()
 	return j.changeState(ctx, actor, "quarantine", map[string]string{"message": message}, func(st *JobState) {
@@ -558,7 +667,7 @@ func (j *jobRun) changeState(ctx context.Context, actor, action string, details 
 	fn(&st)
 	st.Updated = e.now()
 	entry := AuditEntry{ID: uuid.NewString(), Time: e.now(), Actor: actor, Action: action, JobID: j.job.ID, Details: details, Result: "success"}
-	b := Batch{JobID: j.job.ID, State: &st, Audit: []AuditEntry{entry}}
+	b := Batch{JobID: j.job.ID, State: &st, Audit: []AuditEntry{entry}, Lease: j.lease.current}
 	change, changed := statusChange(j.job.ID, old, st.Status, e.now(), "", "admin action "+action+" by "+actor)
 	if changed {
 		b.History = append(b.History, change)

@@ -36,6 +36,18 @@ func (e *Engine) ProvisionOnDemand(ctx context.Context, id string, req OnDemandR
 	if err != nil {
 		return nil, err
 	}
+	if !j.held() {
+		r, err := e.leases.forward(ctx, Command{JobID: id, Action: CommandProvisionOnDemand, Actor: actor, OnDemand: &req})
+		if err != nil {
+			return nil, err
+		}
+		return r.OnDemand, nil
+	}
+	return e.provisionOnDemand(ctx, j, req, actor)
+}
+
+func (e *Engine) provisionOnDemand(ctx context.Context, j *jobRun, req OnDemandRequest, actor string) (*OnDemandResult, error) {
+	id := j.job.ID
 	if req.ObjectType == "" {
 		req.ObjectType = connectors.TypeUser
 	}
@@ -140,6 +152,7 @@ func (e *Engine) commitOnDemand(ctx context.Context, j *jobRun, res *OnDemandRes
 	b.Events = events
 	c := res.Cycle
 	b.Cycle = &c
+	b.Lease = j.currentLease()
 	if err := e.store.Commit(context.WithoutCancel(ctx), b); err != nil {
 		return err
 	}
@@ -176,7 +189,7 @@ func (e *Engine) finishOnDemand(ctx context.Context, j *jobRun, span CycleSpan, 
 	c := res.Cycle
 	audit := AuditEntry{ID: uuid.NewString(), Time: now, Actor: actor, Action: "provisionOnDemand", JobID: j.job.ID,
 		Details: map[string]string{"objectType": string(req.ObjectType), "sourceId": req.SourceID, "cycleId": c.CycleID}, Result: string(res.Result), TraceID: c.TraceID}
-	if err := e.store.Commit(context.WithoutCancel(ctx), Batch{JobID: j.job.ID, Cycle: &c, Audit: []AuditEntry{audit}}); err != nil {
+	if err := e.store.Commit(context.WithoutCancel(ctx), Batch{JobID: j.job.ID, Cycle: &c, Audit: []AuditEntry{audit}, Lease: j.currentLease()}); err != nil {
 		span.End(c)
 		return nil, err
 	}

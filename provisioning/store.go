@@ -39,6 +39,11 @@ type Batch struct {
 	History []StatusChange
 	// Audit entries to append.
 	Audit []AuditEntry
+	// Lease, when set, fences the batch: a store that implements Leaser commits it only
+	// while that lease (job, owner and epoch) is still current, and otherwise commits
+	// nothing and returns an error wrapping ErrLeaseLost. The engine sets it only when it
+	// runs with a Leaser, so stores without leases never see one.
+	Lease *Lease
 }
 
 // LinkKey identifies an object of a job.

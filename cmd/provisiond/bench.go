@@ -26,6 +26,7 @@ import (
 	"github.com/provisiond/provisiond/connectors/file/hrgen"
 	"github.com/provisiond/provisiond/connectors/scim"
 	"github.com/provisiond/provisiond/provisioning"
+	"github.com/provisiond/provisiond/store/postgres"
 	"github.com/provisiond/provisiond/store/sqlite"
 )
 
@@ -35,6 +36,9 @@ type benchOptions struct {
 	keep                                bool
 	jsonOut                             bool
 	cpuProfile                          string
+	// store is "sqlite" (a file in the temporary directory) or "postgres" (a schema of
+	// its own in the database dsn names, dropped afterwards).
+	store, dsn string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -44,7 +48,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure an initial cycle (file source → SCIM server in another process over loopback) next to a bare replay of the same HTTP requests",
 		Long: `bench generates an HR export of --users users, starts the embedded SCIM server in a child
 process (provisiond scim-server) on a loopback port, runs one initial cycle with the SQLite
-store, and records every HTTP request the SCIM connector sent. It then restarts the SCIM
+store (--store postgres: PostgreSQL, in a schema of its own), and records every HTTP request the SCIM connector sent. It then restarts the SCIM
 server empty and replays the same requests with bare net/http at the same concurrency. It
 prints users/s, the ratio engine/replay and this process's peak RSS.`,
 		Args: cobra.NoArgs,
@@ -60,8 +64,13 @@ prints users/s, the ratio engine/replay and this process's peak RSS.`,
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run to this file")
+	f.StringVar(&o.store, "store", "sqlite", "store: sqlite, or postgres (in a schema of its own, dropped afterwards)")
+	f.StringVar(&o.dsn, "dsn", "", "PostgreSQL connection string for --store postgres (default: $"+envBenchDSN+"; prefer the variable: a command line is visible to other users)")
 	return cmd
 }
+
+// envBenchDSN is the variable bench --store postgres reads the DSN from.
+const envBenchDSN = "PROVISIOND_BENCH_DSN"
 
 // BenchResult is what bench measured.
 type BenchResult struct {
@@ -78,6 +87,7 @@ type BenchResult struct {
 	Failed         int64   `json:"failed"`
 	GOMAXPROCS     int     `json:"gomaxprocs"`
 	Telemetry      string  `json:"telemetry"`
+	Store          string  `json:"store"`
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
@@ -86,6 +96,15 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	if o.conc == 0 {
 		o.conc = o.workers
+	}
+	if o.dsn == "" {
+		o.dsn = os.Getenv(envBenchDSN)
+	}
+	switch {
+	case o.store != "sqlite" && o.store != "postgres":
+		return &exitError{code: 2, err: fmt.Errorf("--store %q: want sqlite or postgres", o.store)}
+	case o.store == "postgres" && o.dsn == "":
+		return &exitError{code: 2, err: errors.New("--store postgres needs --dsn or " + envBenchDSN)}
 	}
 	dir, err := os.MkdirTemp("", "provisiond-bench-")
 	if err != nil {
@@ -113,7 +132,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
 	rec := &recorder{base: tr, on: o.replay}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "p.db"))
+	st, closeStore, err := openBenchStore(ctx, o, dir)
 	if err != nil {
 		srv.stop()
 		return err
@@ -164,12 +183,12 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	st.Close()
+	closeStore()
 	srv.stop()
 	if err != nil {
 		return err
 	}
-	res := BenchResult{Users: o.users, Objects: c.CountImported, EngineSeconds: elapsed.Seconds(), UsersPerSecond: float64(o.users) / elapsed.Seconds(),
+	res := BenchResult{Store: o.store, Users: o.users, Objects: c.CountImported, EngineSeconds: elapsed.Seconds(), UsersPerSecond: float64(o.users) / elapsed.Seconds(),
 		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: len(rec.reqs), Telemetry: telemetryMode}
 
 	if o.replay {
@@ -198,7 +217,31 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "peak RSS:      %.0f MiB (this process; the SCIM server runs in its own)\n", res.PeakRSSMiB)
 	fmt.Fprintf(out, "telemetry:     %s\n", res.Telemetry)
+	fmt.Fprintf(out, "store:         %s\n", res.Store)
 	return nil
+}
+
+// openBenchStore opens a fresh store for bench: an SQLite file in dir, or a new schema of
+// the PostgreSQL database o.dsn names. closeStore closes it (and drops the schema).
+func openBenchStore(ctx context.Context, o benchOptions, dir string) (provisioning.Store, func(), error) {
+	if o.store == "sqlite" {
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "p.db"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func() { st.Close() }, nil
+	}
+	schema := "provisiond_bench_" + randomToken()[:12]
+	st, drop, err := postgres.OpenSchema(ctx, o.dsn, schema)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() {
+		st.Close()
+		if err := drop(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: drop schema %s: %v\n", schema, err)
+		}
+	}, nil
 }
 
 // scimChild is the SCIM server running as `provisiond scim-server` in a child process.

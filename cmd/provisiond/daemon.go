@@ -19,10 +19,11 @@ import (
 	"github.com/provisiond/provisiond/config"
 	"github.com/provisiond/provisiond/connectors"
 	"github.com/provisiond/provisiond/connectors/file"
+	"github.com/provisiond/provisiond/connectors/plugin"
 	"github.com/provisiond/provisiond/connectors/scim"
 	"github.com/provisiond/provisiond/exporter"
 	"github.com/provisiond/provisiond/provisioning"
-	"github.com/provisiond/provisiond/store/sqlite"
+	"github.com/provisiond/provisiond/store/retention"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -92,6 +93,8 @@ type daemon struct {
 	closers  []func() error
 	listener net.Listener
 	tel      telemetry
+	// retention is how long events are kept (0: forever); see store/retention.
+	retention time.Duration
 }
 
 // tokens returns the API tokens: environment first, then the configuration.
@@ -111,24 +114,25 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	if reader == "" || admin == "" {
 		return nil, &exitError{code: 2, err: errors.New("API tokens are not set: set api.readerToken and api.adminToken in the configuration, or PROVISIOND_READER_TOKEN and PROVISIOND_ADMIN_TOKEN")}
 	}
-	if cfg.Store.Driver != "" && cfg.Store.Driver != config.DriverSQLite {
-		return nil, &exitError{code: 2, err: fmt.Errorf("%s: store.driver %q is not available in this build yet (use sqlite)", cfg.File, cfg.Store.Driver)}
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, cfg.Store.Path)
+	st, leaser, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
+		return nil, err
 	}
 	tel, err := setupTelemetry(ctx, log)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	d := &daemon{log: log, store: st, addr: cfg.API.Addr, tel: tel}
+	d := &daemon{log: log, store: st, addr: cfg.API.Addr, tel: tel, retention: cfg.Retention.Events}
 	d.closers = append(d.closers, tel.close, st.Close)
-	d.engine = provisioning.New(provisioning.Options{Store: st, Logger: tel.Logger(), Recorder: tel.Recorder(), Observer: tel.Observer()})
+	d.engine = provisioning.New(provisioning.Options{Store: st, Leaser: leaser, LeaseTTL: cfg.Store.LeaseTTL,
+		Logger: tel.Logger(), Recorder: tel.Recorder(), Observer: tel.Observer()})
+	if leaser != nil {
+		log.Info("store: PostgreSQL; this process is one replica, running the jobs it holds the leases of", "replica", d.engine.Replica())
+	}
 	built := map[string]any{}
 	for _, jc := range cfg.Jobs {
 		src, err := d.source(cfg, jc.Source, built)
@@ -181,6 +185,20 @@ func (d *daemon) source(cfg *config.Config, name string, built map[string]any) (
 			return nil, err
 		}
 		src = c.Source()
+	case cc.LDAP != nil:
+		c, err := ldapClient(cfg, name, d.tel.Logger())
+		if err != nil {
+			return nil, err
+		}
+		src = c.Source()
+	case cc.Plugin != nil:
+		pc, err := d.pluginConn(context.Background(), name, cc.Plugin, built)
+		if err != nil {
+			return nil, err
+		}
+		if src, err = pc.Source(); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("connector type %q cannot be a source in this build", cc.Type)
 	}
@@ -196,6 +214,28 @@ func (d *daemon) target(ctx context.Context, cfg *config.Config, name string, bu
 		}
 	}
 	cc := cfg.Connectors[name]
+	if cc.Plugin != nil {
+		pc, err := d.pluginConn(ctx, name, cc.Plugin, built)
+		if err != nil {
+			return nil, err
+		}
+		t, err := pc.Target()
+		if err != nil {
+			return nil, err
+		}
+		built[name] = t
+		d.closers = append(d.closers, t.Close)
+		return t, nil
+	}
+	if cc.LDAP != nil {
+		c, err := ldapClient(cfg, name, d.tel.Logger())
+		if err != nil {
+			return nil, err
+		}
+		built[name] = c
+		d.closers = append(d.closers, c.Close)
+		return c, nil
+	}
 	if cc.SCIM == nil {
 		return nil, fmt.Errorf("connector type %q cannot be a target in this build", cc.Type)
 	}
@@ -204,6 +244,22 @@ func (d *daemon) target(ctx context.Context, cfg *config.Config, name string, bu
 		return nil, err
 	}
 	built[name] = c
+	d.closers = append(d.closers, c.Close)
+	return c, nil
+}
+
+// pluginConn starts a plugin connector's process once (used as a source and as a target
+// it is one process, restarted if it crashes) and stops it with the daemon.
+func (d *daemon) pluginConn(ctx context.Context, name string, pc *config.PluginConnector, built map[string]any) (*plugin.Conn, error) {
+	key := "plugin\x00" + name
+	if c, ok := built[key].(*plugin.Conn); ok {
+		return c, nil
+	}
+	c, err := plugin.Open(ctx, plugin.Config{Name: name, Path: pc.Path, Args: pc.Args, Logger: d.tel.Logger()})
+	if err != nil {
+		return nil, err
+	}
+	built[key] = c
 	d.closers = append(d.closers, c.Close)
 	return c, nil
 }
@@ -265,6 +321,13 @@ func (d *daemon) run(ctx context.Context) error {
 		_ = d.engine.Run(ctx)
 		close(engineDone)
 	}()
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		if qs, ok := d.store.(provisioning.QueryStore); ok {
+			retention.Run(ctx, qs, d.retention, retention.Every, d.log)
+		}
+	}()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -273,6 +336,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.log.Info("shutting down: finishing the batch in flight")
 	d.api.SetReady(false)
 	<-engineDone
+	<-retentionDone // before the store closes
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

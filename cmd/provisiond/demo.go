@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/provisiond/provisiond/api"
+	"github.com/provisiond/provisiond/config"
 	"github.com/provisiond/provisiond/connectors/file"
 	"github.com/provisiond/provisiond/connectors/file/hrgen"
 	"github.com/provisiond/provisiond/connectors/scim"
@@ -164,7 +165,8 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 		_ = tel.close()
 		return err
 	}
-	d := &daemon{log: log, store: st, engine: eng, api: srv, addr: o.addr, tel: tel, closers: []func() error{tel.close, src.Close, tgt.Close, st.Close}}
+	d := &daemon{log: log, store: st, engine: eng, api: srv, addr: o.addr, tel: tel, closers: []func() error{tel.close, src.Close, tgt.Close, st.Close},
+		retention: config.DefaultEventRetention}
 	if err := d.listen(); err != nil {
 		d.close()
 		return err

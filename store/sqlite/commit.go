@@ -12,6 +12,7 @@ import (
 
 	"github.com/provisiond/provisiond/provisioning"
 	"github.com/provisiond/provisiond/store/internal/codec"
+	"github.com/provisiond/provisiond/store/internal/stats"
 )
 
 // ErrInvalidBatch is returned by Commit for a batch that cannot be stored as given (a record
@@ -106,10 +107,25 @@ type writeStmts struct {
 	all                         []*sql.Stmt
 	clearLinks, clearEscrows    *sql.Stmt
 	clearStaged, pruneEventsOld *sql.Stmt
+	statsAdd, statsSub          *sql.Stmt
+	statsDelZero                *sql.Stmt
 }
 
-// qPruneEvents deletes one batch of the oldest events.
-const qPruneEvents = `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < ? ORDER BY time LIMIT ?)`
+// qPruneEvents deletes one batch of the oldest events, returning what the rollup counts
+// of each (the columns of statsColumns, in order).
+const qPruneEvents = `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < ? ORDER BY time LIMIT ?)
+	RETURNING time, job_id, identity_type, action, status, error_code`
+
+// Rollup statements: add to a key's count (creating its row), subtract from it, and delete
+// the rows of a minute range whose count reached zero.
+const (
+	qStatsAdd = `INSERT INTO event_stats (minute, job_id, identity_type, action, status, error_code, count)
+	VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (minute, job_id, identity_type, action, status, error_code) DO UPDATE SET count = count + excluded.count`
+	qStatsSub = `UPDATE event_stats SET count = count - ?
+	WHERE minute = ? AND job_id = ? AND identity_type = ? AND action = ? AND status = ? AND error_code = ?`
+	qStatsDelZero = `DELETE FROM event_stats WHERE minute >= ? AND minute <= ? AND count <= 0`
+)
 
 // Column lists of the written tables, in the order of the encoded arguments.
 var (
@@ -125,6 +141,69 @@ var (
 )
 
 var linkCols, eventCols = len(linkColumns), len(eventColumns)
+
+// Positions in eventColumns of the columns the rollup counts by.
+var (
+	evTime         = slices.Index(eventColumns, "time")
+	evJob          = slices.Index(eventColumns, "job_id")
+	evIdentityType = slices.Index(eventColumns, "identity_type")
+	evAction       = slices.Index(eventColumns, "action")
+	evStatus       = slices.Index(eventColumns, "status")
+	evErrorCode    = slices.Index(eventColumns, "error_code")
+)
+
+// rollupEvents counts encoded event rows (eventCols values each) by rollup key: from the
+// stored column values themselves, so that the rollup always agrees with the events table.
+func rollupEvents(args []any) []stats.Count {
+	if len(args) == 0 {
+		return nil
+	}
+	c := stats.Counter{}
+	for row := args; len(row) >= eventCols; row = row[eventCols:] {
+		c.Add(stats.Key{
+			Minute:       stats.Minute(row[evTime].(int64)),
+			JobID:        row[evJob].(string),
+			IdentityType: text(row[evIdentityType]),
+			Action:       row[evAction].(string),
+			Status:       row[evStatus].(string),
+			ErrorCode:    text(row[evErrorCode]),
+		})
+	}
+	return c.Sorted()
+}
+
+// text is the string of an optional column value (nz's inverse): NULL is "".
+func text(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// addStats adds counts to the rollup (negated: subtracts them and deletes the rows that
+// reach zero).
+func (w *writeStmts) addStats(ctx context.Context, tx *sql.Tx, counts []stats.Count, negate bool) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	if !negate {
+		st := tx.StmtContext(ctx, w.statsAdd)
+		for _, c := range counts {
+			if _, err := st.ExecContext(ctx, c.Minute, c.JobID, c.IdentityType, c.Action, c.Status, c.ErrorCode, c.N); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	st := tx.StmtContext(ctx, w.statsSub)
+	lo, hi := counts[0].Minute, counts[0].Minute
+	for _, c := range counts {
+		if _, err := st.ExecContext(ctx, c.N, c.Minute, c.JobID, c.IdentityType, c.Action, c.Status, c.ErrorCode); err != nil {
+			return err
+		}
+		lo, hi = min(lo, c.Minute), max(hi, c.Minute)
+	}
+	_, err := tx.StmtContext(ctx, w.statsDelZero).ExecContext(ctx, lo, hi)
+	return err
+}
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	var err error
@@ -154,6 +233,9 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	w.clearEscrows = p(`DELETE FROM escrows WHERE job_id = ?`)
 	w.clearStaged = p(`DELETE FROM staged_ops WHERE job_id = ?`)
 	w.pruneEventsOld = p(qPruneEvents)
+	w.statsAdd = p(qStatsAdd)
+	w.statsSub = p(qStatsSub)
+	w.statsDelZero = p(qStatsDelZero)
 	if err != nil {
 		w.close()
 		return fmt.Errorf("store/sqlite: prepare: %w", err)
@@ -203,6 +285,7 @@ type encoded struct {
 	refs, refDel       []any
 	staged, stagedDel  []any
 	events             []any
+	stats              []stats.Count // the rollup counts of events
 	history, audit     []any
 }
 
@@ -331,6 +414,7 @@ func encodeBatch(b *provisioning.Batch) (*encoded, error) {
 	if e.events, err = encodeEvents(b.JobID, b.Events); err != nil {
 		return nil, err
 	}
+	e.stats = rollupEvents(e.events)
 	for i := range b.History {
 		h := b.History[i]
 		if h.JobID, err = jobOf(b.JobID, h.JobID, "a status change"); err != nil {
@@ -465,7 +549,7 @@ func execEach(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any, n int) 
 
 // Commit applies a batch in one transaction, in this order: state, cycle, links, link
 // deletes, escrows, escrow deletes, pending references and their deletes, staged
-// operations and their deletes, events, history, audit.
+// operations and their deletes, events and their rollup counts, history, audit.
 func (s *Store) Commit(ctx context.Context, b provisioning.Batch) error {
 	e, err := encodeBatch(&b)
 	if err != nil {
@@ -491,6 +575,7 @@ func (s *Store) Commit(ctx context.Context, b provisioning.Batch) error {
 			{"staged operations", func() error { return execEach(ctx, tx, w.staged, e.staged, len(stagedCols)) }},
 			{"staged deletes", func() error { return execEach(ctx, tx, w.stagedDel, e.stagedDel, 3) }},
 			{"events", func() error { return w.events.exec(ctx, tx, e.events) }},
+			{"event statistics", func() error { return w.addStats(ctx, tx, e.stats, false) }},
 			{"history", func() error { return execEach(ctx, tx, w.history, e.history, 6) }},
 			{"audit", func() error { return execEach(ctx, tx, w.audit, e.audit, 7) }},
 		}

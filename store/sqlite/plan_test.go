@@ -59,13 +59,37 @@ func TestQueryPlans(t *testing.T) {
 		{"cycle", provisioning.EventQuery{JobID: "j", CycleID: "c", Status: provisioning.ResultFailure}, []string{"events_cycle_time (cycle_id=?)"}},
 		{"error code", provisioning.EventQuery{JobID: "j", ErrorCode: "E", Status: provisioning.ResultFailure, From: tm}, []string{"events_error_time (error_code=? AND time>?)"}},
 		{"change", provisioning.EventQuery{JobID: "j", ChangeID: "ch", Identity: "alice", CycleID: "c"}, []string{"events_change (change_id=?)"}},
+		{"action", provisioning.EventQuery{Action: provisioning.ActionDelete, From: tm, To: tm}, []string{"SEARCH events USING INDEX events_action_time (action=? AND time>? AND time<?)"}},
+		{"job and deletes", provisioning.EventQuery{JobID: "j", Action: provisioning.ActionDelete, After: after}, []string{"events_action_time (action=? AND time<?)"}},
+		{"job and updates", provisioning.EventQuery{JobID: "j", Action: provisioning.ActionUpdate}, []string{"events_job_time (job_id=?)"}},
+		{"failed deletes", provisioning.EventQuery{Action: provisioning.ActionDelete, Status: provisioning.ResultFailure}, []string{"events_status_time (status=?)"}},
+		// An exact identity: each identity index newest first, the page's rows fetched by rowid.
 		{"identity", provisioning.EventQuery{JobID: "j", Identity: "alice", CycleID: "c", Status: provisioning.ResultFailure, From: tm},
-			[]string{"MULTI-INDEX OR", "events_source (source_id=?)", "events_target (target_id=?)", "events_source_name (source_name_lc=?)", "events_target_name (target_name_lc=?)"}},
+			[]string{"SEARCH events USING INTEGER PRIMARY KEY (rowid=?)", "events_source (source_id=? AND time>?)", "events_target (target_id=? AND time>?)",
+				"events_source_name (source_name_lc=? AND time>?)", "events_target_name (target_name_lc=? AND time>?)"}},
+		{"identity, next page", provisioning.EventQuery{Identity: "Alice Smith", After: after},
+			[]string{"SEARCH events USING INTEGER PRIMARY KEY (rowid=?)", "events_source (source_id=? AND time<?)", "events_target (target_id=? AND time<?)",
+				"events_source_name (source_name_lc=? AND time<?)", "events_target_name (target_name_lc=? AND time<?)"}},
+		{"identity, ascending", provisioning.EventQuery{Identity: "alice", Ascending: true, Action: provisioning.ActionCreate},
+			[]string{"SEARCH events USING INTEGER PRIMARY KEY (rowid=?)", "events_source (source_id=?)", "events_target (target_id=?)",
+				"events_source_name (source_name_lc=?)", "events_target_name (target_name_lc=?)"}},
 		{"broad identity", provisioning.EventQuery{Identity: "a", IdentityPrefix: true}, []string{"SCAN events USING INDEX events_time"}},
 		{"broad identity in a job", provisioning.EventQuery{Identity: "a", IdentityPrefix: true, JobID: "j", After: after},
 			[]string{"SEARCH events USING INDEX events_job_time (job_id=? AND time<?)"}},
-		{"identity prefix", provisioning.EventQuery{Identity: "ali", IdentityPrefix: true, After: after},
-			[]string{"MULTI-INDEX OR", "events_source (source_id>? AND source_id<?)", "events_target (target_id>? AND target_id<?)",
+		// A prefix: per identity index, the time of the page's last match (a sort of index
+		// entries), then the matches from it on; with only time filters, on the indexes alone.
+		{"identity prefix", provisioning.EventQuery{Identity: "ali", IdentityPrefix: true},
+			[]string{"SEARCH events USING INTEGER PRIMARY KEY (rowid=?)",
+				"SEARCH events USING COVERING INDEX events_source (source_id>? AND source_id<?)", "SCALAR SUBQUERY",
+				"SEARCH events USING COVERING INDEX events_source (source_id>? AND source_id<?)", "USE TEMP B-TREE FOR ORDER BY",
+				"events_target (target_id>? AND target_id<?)", "events_source_name (source_name_lc>? AND source_name_lc<?)",
+				"events_target_name (target_name_lc>? AND target_name_lc<?)"}},
+		{"identity prefix, next page", provisioning.EventQuery{Identity: "ali", IdentityPrefix: true, After: after, Ascending: true},
+			[]string{"SEARCH events USING INTEGER PRIMARY KEY (rowid=?)", "events_source (source_id>? AND source_id<?)", "SCALAR SUBQUERY",
+				"events_target (target_id>? AND target_id<?)", "events_source_name (source_name_lc>? AND source_name_lc<?)",
+				"events_target_name (target_name_lc>? AND target_name_lc<?)"}},
+		{"identity prefix in a job", provisioning.EventQuery{Identity: "ali", IdentityPrefix: true, JobID: "j"},
+			[]string{"events_source (source_id>? AND source_id<?)", "events_target (target_id>? AND target_id<?)",
 				"events_source_name (source_name_lc>? AND source_name_lc<?)", "events_target_name (target_name_lc>? AND target_name_lc<?)"}},
 	}
 	for _, c := range cases {
@@ -85,6 +109,10 @@ func TestQueryPlans(t *testing.T) {
 		}
 		if strings.HasPrefix(c.name, "broad") && strings.Contains(plan, "MULTI-INDEX") {
 			t.Errorf("%s: uses the identity indexes:\n%s", c.name, plan)
+		}
+		// An identity's page sorts at most its branches' rows: never a walk of events_time.
+		if strings.HasPrefix(c.name, "identity") && strings.Contains(plan, "events_time") {
+			t.Errorf("%s: walks events_time:\n%s", c.name, plan)
 		}
 		if strings.Contains(plan, "SCAN events\n") || strings.HasSuffix(plan, "SCAN events") {
 			t.Errorf("%s: full table scan:\n%s", c.name, plan)
@@ -138,17 +166,22 @@ func TestBroadIdentity(t *testing.T) {
 	}
 	for _, c := range []struct {
 		q    provisioning.EventQuery
-		want bool // threshold sqrt(limit*1000/10): 100 for the default limit
+		want bool
 	}{
+		// Only identity and time filters: threshold sqrt(10*limit*1000), 1000 for the
+		// default limit; other filters: sqrt(limit*1000/10), 100 for the default limit.
 		{provisioning.EventQuery{Identity: "u0001"}, false},
-		{provisioning.EventQuery{Identity: "common group"}, true},                // 500 by name, any case
-		{provisioning.EventQuery{Identity: "Rare Person", Limit: 10000}, false},  // 500 < threshold 1000
-		{provisioning.EventQuery{Identity: "u000", IdentityPrefix: true}, false}, // 10 ids
-		{provisioning.EventQuery{Identity: "u00", IdentityPrefix: true}, true},   // 100 ids: the threshold
-		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true}, true},    // 1000 ids
-		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true, Limit: 1}, true},
-		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true, ChangeID: "x"}, false}, // the change drives
-		{provisioning.EventQuery{Identity: "nobody"}, false},
+		{provisioning.EventQuery{Identity: "common group"}, false},                                      // exact: never broad (read newest first)
+		{provisioning.EventQuery{Identity: "common", IdentityPrefix: true}, false},                      // 500 by name, any case, < 1000
+		{provisioning.EventQuery{Identity: "common", IdentityPrefix: true, JobID: "j"}, true},           // 500 >= 100
+		{provisioning.EventQuery{Identity: "Rare", IdentityPrefix: true, Limit: 10000}, false},          // 500 < 10000
+		{provisioning.EventQuery{Identity: "Rare", IdentityPrefix: true, From: time.Unix(0, 0)}, false}, // time filters only
+		{provisioning.EventQuery{Identity: "u000", IdentityPrefix: true}, false},                        // 10 ids
+		{provisioning.EventQuery{Identity: "u00", IdentityPrefix: true, Status: "success"}, true},       // 100 ids: the threshold
+		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true}, true},                           // 1000 ids
+		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true, Limit: 1}, true},                 // threshold 100
+		{provisioning.EventQuery{Identity: "u0", IdentityPrefix: true, ChangeID: "x"}, false},           // the change drives
+		{provisioning.EventQuery{Identity: "nobody", IdentityPrefix: true}, false},
 	} {
 		got, err := s.broadIdentity(context.Background(), c.q)
 		if err != nil {

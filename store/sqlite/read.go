@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/provisiond/provisiond/connectors"
@@ -42,16 +44,48 @@ func queryJSON(ctx context.Context, db *sql.DB, dec func([]byte) error, query st
 
 // queryList decodes every row of a single-JSON-column query into a []T.
 func queryList[T any](ctx context.Context, db *sql.DB, query string, args ...any) ([]T, error) {
-	var out []T
+	var rows [][]byte
 	err := queryJSON(ctx, db, func(js []byte) error {
-		var v T
-		if err := codec.Unmarshal(js, &v); err != nil {
-			return fmt.Errorf("decode %T: %w", v, err)
-		}
-		out = append(out, v)
+		rows = append(rows, js) // Scan made a copy
 		return nil
 	}, query, args...)
-	return out, err
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return decodeAll[T](rows)
+}
+
+// minDecodePerWorker: below this many records per goroutine, decoding in parallel costs
+// more than it saves.
+const minDecodePerWorker = 16
+
+// decodeAll decodes JSON records on up to GOMAXPROCS goroutines: decoding is most of the
+// cost of a page of events (a 2.5 KB event takes ~40 µs, a page of 100 several ms) and
+// needs no lock, unlike reading the rows.
+func decodeAll[T any](rows [][]byte) ([]T, error) {
+	out := make([]T, len(rows))
+	decode := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			if err := codec.Unmarshal(rows[i], &out[i]); err != nil {
+				return fmt.Errorf("decode %T: %w", out[i], err)
+			}
+		}
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(rows)/minDecodePerWorker, 8)
+	if workers <= 1 {
+		return out, decode(0, len(rows))
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { errs[w] = decode(w*len(rows)/workers, (w+1)*len(rows)/workers) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // queryOne decodes the single-JSON-column row of a query; what names it in ErrNotFound.

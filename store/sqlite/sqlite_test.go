@@ -30,6 +30,14 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) provisioning.Store { return openTemp(t) })
 }
 
+func TestQueryContract(t *testing.T) {
+	storetest.RunQueryStore(t, func(t *testing.T) provisioning.QueryStore {
+		s := openTemp(t)
+		t.Cleanup(func() { checkRollup(t, s) }) // runs before the suite's Close
+		return s
+	})
+}
+
 func pragma(t *testing.T, db *sql.DB, name string) string {
 	t.Helper()
 	var v string
@@ -202,6 +210,7 @@ func TestPruneEvents(t *testing.T) {
 	if int64(len(left)) != n-older || left[0].ActivityDateTime.Before(cut) {
 		t.Errorf("after pruning: %d events, the oldest at %v; want %d from %v", len(left), left[0].ActivityDateTime, n-older, cut)
 	}
+	checkRollup(t, s)
 	// The indexes agree with the table.
 	var bad string
 	if err := s.reader.QueryRow(`PRAGMA integrity_check`).Scan(&bad); err != nil || bad != "ok" {

@@ -17,6 +17,11 @@
 //     ID (exact, case-sensitive) or either display name (case-insensitive, Unicode lower
 //     case); with IdentityPrefix, the same by prefix, with no wildcard characters.
 //     IdentityType is the source identity's type (the target's when the source has none).
+//
+// RunQueryStore is the contract of provisioning.QueryStore (statistics, top errors,
+// summary, pruning); what it fixes beyond the interface is listed at the top of stats.go.
+// ModelQuery, ModelStats, ModelTopErrors and ModelSummary are the reference semantics the
+// suites compare with, usable by other tests (the API's).
 package storetest
 
 import (
