@@ -38,6 +38,8 @@ const (
 var GroupBys = []string{GroupByAction, GroupByStatus, GroupByErrorCode, GroupByJobID, GroupByIdentityType}
 
 // StatsQuery selects events to count. From is inclusive, To exclusive; both required.
+// Statistics are kept per minute, so stores widen the window to whole minutes (From
+// rounded down, To rounded up); the same holds for TopErrorsQuery and SummaryQuery.
 type StatsQuery struct {
 	JobID        string
 	Action       Action
