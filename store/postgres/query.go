@@ -90,32 +90,8 @@ func (s *Store) EventStats(ctx context.Context, q provisioning.StatsQuery) ([]pr
 		return nil, wrap(err, "event stats")
 	}
 	defer rows.Close()
-	var out []provisioning.StatsBucket
-	labels := make([]string, len(q.GroupBy))
-	dest := make([]any, 0, len(q.GroupBy)+2)
-	var bucket, count int64
-	dest = append(dest, &bucket)
-	for i := range labels {
-		dest = append(dest, &labels[i])
-	}
-	dest = append(dest, &count)
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, wrap(err, "event stats")
-		}
-		if count == 0 {
-			continue
-		}
-		b := provisioning.StatsBucket{Time: stats.MinuteTime(bucket), Count: count}
-		if len(labels) > 0 {
-			b.Labels = make(map[string]string, len(labels))
-			for i, g := range q.GroupBy {
-				b.Labels[g] = labels[i]
-			}
-		}
-		out = append(out, b)
-	}
-	return out, wrap(rows.Err(), "event stats")
+	out, err := stats.ReadBuckets(rows, q.GroupBy)
+	return out, wrap(err, "event stats")
 }
 
 // Summary counts the events of a job (all jobs for "") in an optional window, from the

@@ -231,3 +231,41 @@ func Rank(errs []provisioning.TopError, limit int) []provisioning.TopError {
 	}
 	return errs
 }
+
+// Rows is what ReadBuckets reads: *sql.Rows and pgx.Rows.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ReadBuckets reads the rows of a rollup query selecting (minute bucket, the groupBy
+// columns in order, count) into buckets, skipping zero counts.
+func ReadBuckets(rows Rows, groupBy []string) ([]provisioning.StatsBucket, error) {
+	var out []provisioning.StatsBucket
+	labels := make([]string, len(groupBy))
+	dest := make([]any, 0, len(groupBy)+2)
+	var bucket, count int64
+	dest = append(dest, &bucket)
+	for i := range labels {
+		dest = append(dest, &labels[i])
+	}
+	dest = append(dest, &count)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if count == 0 {
+			continue
+		}
+		b := provisioning.StatsBucket{Time: MinuteTime(bucket), Count: count}
+		if len(labels) > 0 {
+			b.Labels = make(map[string]string, len(labels))
+			for i, g := range groupBy {
+				b.Labels[g] = labels[i]
+			}
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
