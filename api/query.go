@@ -359,8 +359,14 @@ func (s *Server) knownJob(ctx context.Context, id string) error {
 }
 
 func (s *Server) listCycles(w http.ResponseWriter, r *http.Request) {
+	listOfJob(s, w, r, DefaultCyclesLimit, MaxCyclesLimit, s.o.Store.ListCycles)
+}
+
+// listOfJob answers a job-scoped list with a limit (cycles, job history): 400 for bad
+// parameters, 404 for an unknown job, else {"value": [...]} with the applied limit.
+func listOfJob[T any](s *Server, w http.ResponseWriter, r *http.Request, def, most int, list func(ctx context.Context, jobID string, limit int) ([]T, error)) {
 	p := newParams(r, "limit")
-	limit := p.limit("limit", DefaultCyclesLimit, MaxCyclesLimit)
+	limit := p.limit("limit", def, most)
 	if p.err != nil {
 		WriteErr(w, p.err)
 		return
@@ -370,13 +376,13 @@ func (s *Server) listCycles(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	cycles, err := s.o.Store.ListCycles(r.Context(), id, limit)
+	v, err := list(r.Context(), id, limit)
 	if err != nil {
 		WriteErr(w, err)
 		return
 	}
 	setLimitHeader(w, limit)
-	writeJSON(w, http.StatusOK, map[string]any{"value": nonNil(cycles)})
+	writeJSON(w, http.StatusOK, map[string]any{"value": nonNil(v)})
 }
 
 func (s *Server) getCycle(w http.ResponseWriter, r *http.Request) {
@@ -401,24 +407,7 @@ func (s *Server) getCycle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobHistory(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r, "limit")
-	limit := p.limit("limit", DefaultHistoryLimit, MaxHistoryLimit)
-	if p.err != nil {
-		WriteErr(w, p.err)
-		return
-	}
-	id := r.PathValue("id")
-	if err := s.knownJob(r.Context(), id); err != nil {
-		WriteErr(w, err)
-		return
-	}
-	h, err := s.o.Store.History(r.Context(), id, limit)
-	if err != nil {
-		WriteErr(w, err)
-		return
-	}
-	setLimitHeader(w, limit)
-	writeJSON(w, http.StatusOK, map[string]any{"value": nonNil(h)})
+	listOfJob(s, w, r, DefaultHistoryLimit, MaxHistoryLimit, s.o.Store.History)
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
