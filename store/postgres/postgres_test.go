@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/provisioning"
+	"github.com/provisiond/provisiond/store/internal/migrate"
 	"github.com/provisiond/provisiond/store/postgres/pgtest"
 	"github.com/provisiond/provisiond/store/storetest"
 )
@@ -63,7 +64,7 @@ func TestOpen(t *testing.T) {
 	if got, err := s.LoadJobState(ctx, "j"); err != nil || got.ConfigHash != "h" {
 		t.Errorf("after reopen: %+v, %v", got, err)
 	}
-	ms, err := loadMigrations()
+	ms, err := migrate.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/provisioning"
+	"github.com/provisiond/provisiond/store/internal/migrate"
 	"github.com/provisiond/provisiond/store/storetest"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestUpgradeFromV1(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
-	ms, err := loadMigrations()
+	ms, err := migrate.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestUpgradeFromV1(t *testing.T) {
 		}
 	}
 	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL) STRICT;` +
-		ms[0].sql + `; INSERT INTO schema_migrations VALUES (1, '` + ms[0].name + `', 0)`); err != nil {
+		ms[0].SQL + `; INSERT INTO schema_migrations VALUES (1, '` + ms[0].Name + `', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	tx, err := db.Begin()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/provisiond/provisiond/connectors"
 	"github.com/provisiond/provisiond/provisioning"
+	"github.com/provisiond/provisiond/store/internal/migrate"
 	"github.com/provisiond/provisiond/store/storetest"
 )
 
@@ -89,7 +90,7 @@ func TestOpen(t *testing.T) {
 	if got, err := s.LoadJobState(ctx, "j"); err != nil || got.ConfigHash != "h" {
 		t.Errorf("after reopen: %+v, %v", got, err)
 	}
-	ms, err := loadMigrations()
+	ms, err := migrate.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/provisiond/provisiond/provisioning"
 	"github.com/provisiond/provisiond/store/internal/codec"
+	"github.com/provisiond/provisiond/store/internal/migrate"
 	"github.com/provisiond/provisiond/store/storetest"
 )
 
@@ -109,7 +110,7 @@ func TestRollupBackfill(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s.Close()
-	ms, err := loadMigrations()
+	ms, err := migrate.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
