@@ -130,6 +130,7 @@ type csvLayout struct {
 	sorted  []int // column indexes by name, for the canonical encoding
 	idCol   int
 	nameCol int // displayName column, -1 if none
+	mgrCol  int // a user's manager column, -1 if none
 	sep     string
 }
 
@@ -147,7 +148,7 @@ type csvColumn struct {
 }
 
 func newCSVLayout(header [][]byte, typ connectors.ObjectType, cfg *Config) (*csvLayout, error) {
-	l := &csvLayout{sep: cfg.MultiValueSeparator, idCol: -1, nameCol: -1}
+	l := &csvLayout{sep: cfg.MultiValueSeparator, idCol: -1, nameCol: -1, mgrCol: -1}
 	seen := map[string]bool{}
 	for k, h := range header {
 		name := strings.TrimSpace(string(h))
@@ -171,6 +172,9 @@ func newCSVLayout(header [][]byte, typ connectors.ObjectType, cfg *Config) (*csv
 		}
 		if name == connectors.AttrDisplayName {
 			l.nameCol = k
+		}
+		if name == "manager" && typ == connectors.TypeUser && c.kind == colString {
+			l.mgrCol = k
 		}
 		l.cols = append(l.cols, c)
 		l.sorted = append(l.sorted, k)

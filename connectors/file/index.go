@@ -28,6 +28,9 @@ type entry struct {
 	raw  uint64 // hash of the object's bytes, checked when they are parsed again
 	off  int64  // where the object's bytes start in the file
 	n    int32  // how many bytes
+	// mgr is a user's manager anchor while the index is built (cleared by finish, which
+	// turns the managers into typeIndex.order).
+	mgr string
 }
 
 // typeIndex is the index of the objects of one type, sorted by id.
@@ -36,6 +39,9 @@ type typeIndex struct {
 	// ordered: the file holds the objects in id order, so reading them in id order reads
 	// the file sequentially.
 	ordered bool
+	// order is the order of a full read (indexes into entries, see managerOrder); nil
+	// for id order.
+	order []int32
 }
 
 func (t *typeIndex) find(id string) (int, bool) {
@@ -502,7 +508,7 @@ func (b *builder) array(typ connectors.ObjectType) error {
 	var raw uint64
 	parse := func(buf []byte, base int64, _ bool) (int, error) {
 		b.p.reset(buf, base)
-		top.idKind, top.idStr, top.name = 0, "", ""
+		top.idKind, top.idStr, top.name, top.manager = 0, "", "", ""
 		var err error
 		if b.canon, err = b.p.encObject(b.canon[:0], top); err != nil {
 			return 0, err
@@ -525,7 +531,7 @@ func (b *builder) array(typ connectors.ObjectType) error {
 		if err != nil {
 			return b.errAt(off, "%v", err)
 		}
-		if err := b.add(typ, entry{id: id, name: top.name, hash: xxh64(b.canon), raw: raw, off: off}, s.off()-off); err != nil {
+		if err := b.add(typ, entry{id: id, name: top.name, mgr: top.manager, hash: xxh64(b.canon), raw: raw, off: off}, s.off()-off); err != nil {
 			return err
 		}
 		if c, ok = s.peek(); !ok {
@@ -603,6 +609,9 @@ func (b *builder) csv(typ connectors.ObjectType) error {
 		if layout.nameCol >= 0 {
 			e.name = string(fields[layout.nameCol])
 		}
+		if layout.mgrCol >= 0 {
+			e.mgr = string(fields[layout.mgrCol])
+		}
 		if err := b.add(typ, e, s.off()-off); err != nil {
 			return err
 		}
@@ -628,26 +637,94 @@ func (b *builder) add(typ connectors.ObjectType, e entry, n int64) error {
 	return nil
 }
 
-// finish sorts every type's entries by id and rejects duplicate anchors.
+// finish sorts every type's entries by id, rejects duplicate anchors and works out the
+// order a full read emits them in.
 func (b *builder) finish() error {
 	for _, typ := range b.want {
 		t := b.idx.types[typ]
-		if t.ordered {
-			continue // strictly increasing: sorted, no duplicates
-		}
-		slices.SortStableFunc(t.entries, func(x, y entry) int { return strings.Compare(x.id, y.id) })
-		for i := 1; i < len(t.entries); i++ {
-			if t.entries[i].id == t.entries[i-1].id {
-				first, second := t.entries[i-1], t.entries[i]
-				if first.off > second.off {
-					first, second = second, first
+		if !t.ordered { // strictly increasing ids: sorted already, no duplicates
+			slices.SortStableFunc(t.entries, func(x, y entry) int { return strings.Compare(x.id, y.id) })
+			for i := 1; i < len(t.entries); i++ {
+				if t.entries[i].id == t.entries[i-1].id {
+					first, second := t.entries[i-1], t.entries[i]
+					if first.off > second.off {
+						first, second = second, first
+					}
+					line, _ := lineAt(b.f, first.off)
+					return b.errAt(second.off, "duplicate anchor %s %q (first on line %d)", b.cfg.IDAttribute, second.id, line)
 				}
-				line, _ := lineAt(b.f, first.off)
-				return b.errAt(second.off, "duplicate anchor %s %q (first on line %d)", b.cfg.IDAttribute, second.id, line)
 			}
 		}
+		t.order = managerOrder(t.entries)
 	}
 	return nil
+}
+
+// managerOrder returns the order a full read emits sorted entries in: level by level of
+// the manager tree — users whose manager is not in the file first, then their reports,
+// then theirs — and by anchor within a level. An initial cycle then finds each user's
+// manager already provisioned (or in the batch just before) and sets it on create,
+// instead of creating the user without one and sending a second request for the manager
+// once it exists. nil when no entry's manager is in the file: anchor order. A cycle of
+// managers is cut where the walk meets it. It clears the entries' mgr fields.
+func managerOrder(es []entry) []int32 {
+	mgr := make([]int32, len(es)) // index of the manager's entry, -1 for none
+	found := false
+	for i := range es {
+		mgr[i] = -1
+		if m := es[i].mgr; m != "" && m != es[i].id {
+			if j, ok := slices.BinarySearchFunc(es, m, func(e entry, id string) int { return strings.Compare(e.id, id) }); ok {
+				mgr[i], found = int32(j), true
+			}
+		}
+		es[i].mgr = ""
+	}
+	if !found {
+		return nil
+	}
+	const unknown, visiting = -1, -2
+	depth := make([]int32, len(es))
+	for i := range depth {
+		depth[i] = unknown
+	}
+	var stack []int32
+	maxDepth := int32(0)
+	for i := range es {
+		// Walk up the chain of managers to a root, a known depth or a cycle, then assign
+		// the depths on the way back down.
+		for k := int32(i); depth[k] == unknown; {
+			depth[k] = visiting
+			stack = append(stack, k)
+			if mgr[k] < 0 {
+				break
+			}
+			k = mgr[k]
+		}
+		for len(stack) > 0 {
+			s := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			d := int32(0) // a root, or where the walk closed a cycle
+			if m := mgr[s]; m >= 0 && depth[m] >= 0 {
+				d = depth[m] + 1
+			}
+			depth[s] = d
+			maxDepth = max(maxDepth, d)
+		}
+	}
+	// A counting sort by depth, stable: anchor order within a level.
+	start := make([]int32, maxDepth+2)
+	for _, d := range depth {
+		start[d+1]++
+	}
+	for d := 1; d < len(start); d++ {
+		start[d] += start[d-1]
+	}
+	order := make([]int32, len(es))
+	for i, d := range depth {
+		order[start[d]] = int32(i)
+		start[d]++
+	}
+	return order
 }
 
 // anchorOf returns the object's anchor: a non-blank string or an integral number.

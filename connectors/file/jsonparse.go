@@ -535,6 +535,9 @@ type topInfo struct {
 	idStr  string
 	idInt  int64
 	name   string
+	// manager is a user's "manager" anchor ("" when none or not a string or integral
+	// number): a full read emits managers before their reports.
+	manager string
 }
 
 // anchor returns the anchor's value as anchorValue takes it.
@@ -701,6 +704,9 @@ func (p *jsonParser) encValue(out []byte, mode encMode, top *topInfo) (_ []byte,
 			if mode&(encID|encName) != 0 {
 				str = string(s)
 			}
+			if mode&encRefScalar != 0 && top != nil {
+				top.manager = string(s)
+			}
 			out = appendCanonStr(out, s)
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -712,6 +718,9 @@ func (p *jsonParser) encValue(out []byte, mode encMode, top *topInfo) (_ []byte,
 			kind, num = 'i', iv
 			p.num = strconv.AppendInt(p.num[:0], iv, 10)
 			out = appendCanonStr(out, p.num)
+			if mode&encRefScalar != 0 && top != nil {
+				top.manager = string(p.num)
+			}
 		case integral:
 			kind, num = 'i', iv
 			out = appendCanonInt(out, iv)

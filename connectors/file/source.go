@@ -6,8 +6,12 @@
 // provisioning does for CSV uploads: every read stores a snapshot of what it saw (per
 // object: anchor, content hash, display name) under Config.StateDir, named by its
 // watermark, and an incremental read diffs the file against the snapshot of the watermark
-// it is given. Objects come out sorted by anchor, so the same file and watermark always
-// give the same changes in the same order (the engine resumes cycles by position).
+// it is given. Changes come out sorted by anchor, except that a full read emits users
+// level by level of the manager tree (those without a manager in the file first, then
+// their reports, by anchor within a level), so that an initial cycle sets each user's
+// manager on create instead of sending a second request once the manager exists. Either
+// way the same file and watermark always give the same changes in the same order (the
+// engine resumes cycles by position).
 //
 // JSON files are an array of objects, or an object {"users":[...],"groups":[...]}. Values
 // keep their JSON types: strings, booleans, numbers (int64 when integral, else float64),
@@ -330,6 +334,14 @@ func (s *Source) Read(ctx context.Context, req connectors.ReadRequest, emit func
 		return emit(connectors.Change{Kind: connectors.ChangeUpsert, Object: obj})
 	}
 	if res.Full {
+		if v.t.order != nil {
+			for _, i := range v.t.order {
+				if err := upsert(int(i)); err != nil {
+					return connectors.ReadResult{}, err
+				}
+			}
+			return res, nil
+		}
 		for i := range v.t.entries {
 			if err := upsert(i); err != nil {
 				return connectors.ReadResult{}, err

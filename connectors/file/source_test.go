@@ -153,8 +153,47 @@ func TestCSVValues(t *testing.T) {
 		}
 	}
 	changes, _ := read(t, s, connectors.TypeUser, "")
-	if got := summary(changes); !slices.Equal(got, []string{"+E1", "+E2", "+E3"}) {
+	// E2 manages E1 and E3: a full read emits it first.
+	if got := summary(changes); !slices.Equal(got, []string{"+E2", "+E1", "+E3"}) {
 		t.Errorf("read %v", got)
+	}
+}
+
+// TestFullReadManagerOrder: a full read emits users level by level of the manager tree,
+// by anchor within a level; incremental reads stay in anchor order.
+func TestFullReadManagerOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		users string // JSON array
+		want  []string
+	}{
+		{"no managers: anchor order", `[{"id":"b"},{"id":"a"},{"id":"c"}]`, []string{"+a", "+b", "+c"}},
+		{"chain sorted against it", `[{"id":"a","manager":"b"},{"id":"b","manager":"c"},{"id":"c"}]`, []string{"+c", "+b", "+a"}},
+		{"levels, anchor order within", `[{"id":"a","manager":"z"},{"id":"b","manager":"m"},{"id":"m","manager":"z"},{"id":"c","manager":"z"},{"id":"z"}]`,
+			[]string{"+z", "+a", "+c", "+m", "+b"}},
+		{"manager not in the file: a root", `[{"id":"a","manager":"gone"},{"id":"b","manager":"a"}]`, []string{"+a", "+b"}},
+		{"own manager: a root", `[{"id":"b","manager":"b"},{"id":"a","manager":"b"}]`, []string{"+b", "+a"}},
+		{"integral anchors", `[{"id":1,"manager":2},{"id":2}]`, []string{"+2", "+1"}},
+		{"not an anchor: ignored", `[{"id":"a","manager":{"value":"b"}},{"id":"b"}]`, []string{"+a", "+b"}},
+		{"a cycle is cut, every user once", `[{"id":"a","manager":"c"},{"id":"b","manager":"a"},{"id":"c","manager":"b"},{"id":"d","manager":"a"}]`,
+			[]string{"+b", "+c", "+a", "+d"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			users := write(t, filepath.Join(dir, "users.json"), tc.users)
+			s := newSource(t, file.Config{Users: users, StateDir: filepath.Join(dir, "state")})
+			changes, res := read(t, s, connectors.TypeUser, "")
+			if got := summary(changes); !slices.Equal(got, tc.want) {
+				t.Errorf("full read %v, want %v", got, tc.want)
+			}
+			// An incremental read of a changed file: anchor order.
+			write(t, users, strings.ReplaceAll(tc.users, "}", `,"x":1}`))
+			changes, _ = read(t, s, connectors.TypeUser, res.Watermark)
+			got := summary(changes)
+			if !slices.IsSorted(got) || len(got) != len(tc.want) {
+				t.Errorf("incremental read %v, want every user in anchor order", got)
+			}
+		})
 	}
 }
 
