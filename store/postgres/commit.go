@@ -499,7 +499,7 @@ func encodeEvents(out *batchSQL, batchJob string, events []provisioning.Event) e
 			ev.TargetIdentity.ID, ev.TargetIdentity.DisplayName, ev.TraceID); err != nil {
 			return err
 		}
-		js, err := codec.Marshal(&ev)
+		js, err := codec.MarshalEvent(&ev) // the bytes codec.Marshal writes, without reflection
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}

@@ -509,7 +509,7 @@ func encodeKeys(batchJob string, keys []provisioning.LinkKey, what string) ([]an
 
 // appendEventArgs appends the eventCols column values of ev.
 func appendEventArgs(args []any, ev *provisioning.Event) ([]any, error) {
-	js, err := codec.Marshal(ev)
+	js, err := codec.MarshalEvent(ev) // the bytes codec.Marshal writes, without reflection
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}

@@ -7,6 +7,8 @@
 //     non-empty arrays of strings []string, other arrays []any, objects map[string]any.
 //     (JSON cannot tell an int64 2 from a float64 2.0, nor a []string from a []any of
 //     strings; those two ambiguities are the only non-round-tripping cases.)
+//     Events, the bulk of what is written, are encoded by AppendEvent, which writes the
+//     same bytes as Marshal without reflection.
 //   - Indexed times are integers of Unix nanoseconds (see Nanos); the zero time is
 //     math.MinInt64 so that it sorts first.
 //   - Case-insensitive matching compares Lower(s) (Unicode lower case, computed in Go, so

@@ -120,16 +120,3 @@ func BenchmarkUnmarshalEvent(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkMarshalEvent(b *testing.B) {
-	var e provisioning.Event
-	if err := json.Unmarshal(sampleEvent, &e); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(sampleEvent)))
-	for b.Loop() {
-		if _, err := Marshal(&e); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
