@@ -27,7 +27,7 @@ import (
 func TestQueryAPI(t *testing.T) {
 	qs := newQueryStack(t)
 	all := qs.allEvents(t)
-	if len(all) < 500 {
+	if len(all) < 300 {
 		t.Fatalf("the stack has %d events; want a few hundred", len(all))
 	}
 	for _, tc := range []struct {

@@ -68,6 +68,7 @@ type item struct {
 	escrow *Escrow     // set when retrying an escrow
 	ref    *PendingRef // set when resolving a pending reference
 	staged *StagedOp   // set when applying a staged deprovision
+	seq    int         // position in its chunk
 }
 
 // RunCycle runs one cycle of a job now and returns it (tests, benchmarks and the CLI's
@@ -251,18 +252,24 @@ func (cr *cycleRun) readPhase(typ connectors.ObjectType) error {
 	var pos int64
 	// seen collects the IDs read; after a full read, linked objects not seen are gone.
 	seen := map[string]struct{}{}
-	chunk := make([]item, 0, j.job.Settings.BatchSize)
-	flush := func() error {
-		if len(chunk) == 0 {
+	// The source is read on its own goroutine, one chunk ahead of processing: parsing
+	// the next chunk overlaps with exporting this one. Chunks are processed in order, so
+	// checkpoints and the links a chunk sees (the one before it in flight) are as if read
+	// in line.
+	bs := j.job.Settings.BatchSize
+	chunks := make(chan []item, 1)
+	stop := make(chan struct{})
+	send := func(c []item) error {
+		select {
+		case chunks <- c:
 			return nil
+		case <-stop:
+			return errStopped
 		}
-		cr.cp.LastID = chunk[len(chunk)-1].change.Object.ID
-		err := cr.processChunk(chunk, int64(len(chunk)))
-		chunk = chunk[:0]
-		return err
 	}
 	read := func() (connectors.ReadResult, error) {
-		return j.src.Read(cr.ctx, req, func(ch connectors.Change) error {
+		chunk := make([]item, 0, bs)
+		res, err := j.src.Read(cr.ctx, req, func(ch connectors.Change) error {
 			if res0 := ch.Object.Type; res0 != "" && res0 != typ {
 				return nil
 			}
@@ -283,37 +290,61 @@ func (cr *cycleRun) readPhase(typ connectors.ObjectType) error {
 				return nil
 			}
 			chunk = append(chunk, item{change: ch})
-			if len(chunk) >= j.job.Settings.BatchSize {
-				if err := flush(); err != nil {
+			if len(chunk) >= bs {
+				if err := send(chunk); err != nil {
 					return err
 				}
-				if cr.fatal != nil || j.stopCycle.Load() {
-					return errStopped
-				}
+				chunk = make([]item, 0, bs)
 			}
 			return nil
 		})
+		if err == nil && len(chunk) > 0 {
+			err = send(chunk)
+		}
+		return res, err
 	}
-	res, err := read()
-	if errors.Is(err, errSourceMoved) {
-		// Process the phase again from its start: what was exported before the
-		// interruption comes out as redundant (already in sync), nothing is missed.
-		j.e.log.Warn("the source changed while the cycle was interrupted: reprocessing the phase from its start", "job", j.job.ID, "type", typ)
-		j.mu.Lock()
-		j.progress.CompletedUnits -= skip
-		j.mu.Unlock()
-		pos, skip, cr.cp.Position = 0, 0, 0
-		clear(seen)
+	var res connectors.ReadResult
+	var err error
+	go func() {
+		defer close(chunks)
 		res, err = read()
+		if errors.Is(err, errSourceMoved) {
+			// Process the phase again from its start: what was exported before the
+			// interruption comes out as redundant (already in sync), nothing is missed.
+			// (No chunk was sent: the check comes before the first change after skip.)
+			j.e.log.Warn("the source changed while the cycle was interrupted: reprocessing the phase from its start", "job", j.job.ID, "type", typ)
+			j.mu.Lock()
+			j.progress.CompletedUnits -= skip
+			j.mu.Unlock()
+			pos, skip, cr.cp.Position = 0, 0, 0
+			clear(seen)
+			res, err = read()
+		}
+	}()
+	// procErr is the processing's own error (errStopped when asked to stop); once set,
+	// the reader is stopped and the chunks it still sends are dropped.
+	var procErr error
+	for c := range chunks {
+		if procErr != nil {
+			continue
+		}
+		cr.cp.LastID = c[len(c)-1].change.Object.ID
+		procErr = cr.processChunk(c, int64(len(c)))
+		if procErr == nil && (cr.fatal != nil || j.stopCycle.Load()) {
+			procErr = errStopped
+		}
+		if procErr != nil {
+			close(stop)
+		}
 	}
-	if err == nil {
-		err = flush()
+	if procErr != nil {
+		err = procErr
 	}
 	if errors.Is(err, errStopped) && cr.fatal != nil {
 		return nil
 	}
 	if err != nil {
-		if errors.Is(err, errStopped) {
+		if errors.Is(err, errStopped) || procErr != nil {
 			return err
 		}
 		var ce *connectors.Error
@@ -332,10 +363,10 @@ func (cr *cycleRun) readPhase(typ connectors.ObjectType) error {
 	if res.Full {
 		// Reconcile: whatever is linked but no longer in the source was deleted there.
 		var gone []item
-		err := j.e.store.ScanLinks(cr.ctx, j.job.ID, typ, func(l Link) error {
-			if _, ok := seen[l.SourceID]; !ok {
+		err := j.e.store.ScanLinkNames(cr.ctx, j.job.ID, typ, func(id, name string) error {
+			if _, ok := seen[id]; !ok {
 				gone = append(gone, item{change: connectors.Change{Kind: connectors.ChangeDelete,
-					Object: connectors.Object{Type: typ, ID: l.SourceID, Attributes: connectors.Attributes{connectors.AttrDisplayName: l.DisplayName}}}})
+					Object: connectors.Object{Type: typ, ID: id, Attributes: connectors.Attributes{connectors.AttrDisplayName: name}}}})
 			}
 			return nil
 		})
@@ -550,6 +581,7 @@ func (cr *cycleRun) processChunk(items []item, advance int64) error {
 	if err := p.prefetch(items); err != nil {
 		return err
 	}
+	p.trackUsers(items)
 	outs := make([]outcome, len(items))
 	workers := min(j.job.Settings.Workers, len(items))
 	var wg sync.WaitGroup
@@ -560,6 +592,7 @@ func (cr *cycleRun) processChunk(items []item, advance int64) error {
 			defer wg.Done()
 			for i := range next {
 				outs[i] = p.process(items[i])
+				p.finished(items[i], &outs[i])
 			}
 		}()
 	}

@@ -745,3 +745,61 @@ func TestResumeAfterSourceChange(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerInSameChunk: a user whose manager comes earlier in the same chunk waits for
+// the manager's processing and gets the manager on create (one event, no pending
+// reference); a manager that comes later is set in the reference phase (a second event).
+func TestManagerInSameChunk(t *testing.T) {
+	type u struct{ id, first, manager string }
+	for _, tc := range []struct {
+		name    string
+		workers int
+		users   []u
+		// events per user: 1 when the manager was set on create, 2 when in the
+		// reference phase.
+		events map[string]int
+	}{
+		{"manager first", 4, []u{{"A0", "Boss", ""}, {"B1", "Bea", "A0"}, {"B2", "Bo", "A0"}},
+			map[string]int{"A0": 1, "B1": 1, "B2": 1}},
+		{"chain", 4, []u{{"A0", "Boss", ""}, {"B1", "Mid", "A0"}, {"C2", "Low", "B1"}, {"D3", "Lowest", "C2"}},
+			map[string]int{"A0": 1, "B1": 1, "C2": 1, "D3": 1}},
+		{"one worker", 1, []u{{"A0", "Boss", ""}, {"B1", "Bea", "A0"}}, map[string]int{"A0": 1, "B1": 1}},
+		{"manager later", 4, []u{{"A1", "Ann", "Z9"}, {"Z9", "Zed", ""}}, map[string]int{"A1": 2, "Z9": 1}},
+		{"cycle of managers", 4, []u{{"A1", "Ann", "B2"}, {"B2", "Ben", "A1"}}, map[string]int{"A1": 2, "B2": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := testJob()
+			job.Groups = nil
+			job.Settings.Workers, job.Settings.BatchSize = tc.workers, 50
+			e := newEnv(t, job)
+			for _, x := range tc.users {
+				e.src.Put(user(x.id, x.first, "X", "Eng", x.manager))
+			}
+			if c := e.cycle(); c.State != provisioning.CycleSucceeded {
+				t.Fatalf("cycle %s: %+v", c.State, c.Error)
+			}
+			evs := e.obs.take()
+			for _, x := range tc.users {
+				if got := len(eventsFor(evs, x.id)); got != tc.events[x.id] {
+					t.Errorf("%s: %d events, want %d", x.id, got, tc.events[x.id])
+				}
+				if x.manager == "" {
+					continue
+				}
+				me, _ := e.targetUser(strings.ToLower(x.first + ".x@example.com"))
+				var boss connectors.TargetObject
+				for _, y := range tc.users {
+					if y.id == x.manager {
+						boss, _ = e.targetUser(strings.ToLower(y.first + ".x@example.com"))
+					}
+				}
+				if me.Attributes[ent+"manager"] != boss.ID || boss.ID == "" {
+					t.Errorf("%s: manager %v, want %q", x.id, me.Attributes[ent+"manager"], boss.ID)
+				}
+			}
+			if refs, err := e.store.PendingRefs(e.ctx, job.ID, nil, 100); err != nil || len(refs) != 0 {
+				t.Errorf("pending references left: %v %v", refs, err)
+			}
+		})
+	}
+}

@@ -72,55 +72,48 @@ type pipeline struct {
 	spanID    string
 	initiator *Initiator
 
-	mu    sync.Mutex
-	links map[connectors.ObjectType]map[string]*Link // nil entry: known not linked
+	mu      sync.Mutex
+	links   map[connectors.ObjectType]map[string]*Link       // nil entry: known not linked
+	targets map[connectors.ObjectType]map[string]*LinkTarget // references' targets; nil entry: not linked
+	inChunk map[string]*chunkSlot                            // the chunk's users, by source ID (nil on demand)
 }
 
-// prefetch loads the links of the chunk's objects and of the objects they reference.
+// prefetch loads the links of the chunk's objects, and the link targets of the objects
+// they reference (manager, members): a reference needs only the target object, not the
+// exported attributes a full link decodes.
 func (p *pipeline) prefetch(items []item) error {
 	p.links = map[connectors.ObjectType]map[string]*Link{}
-	ids := map[connectors.ObjectType][]string{}
-	dedup := map[connectors.ObjectType]map[string]struct{}{}
-	add := func(t connectors.ObjectType, id string) {
-		if id == "" {
-			return
-		}
-		if dedup[t] == nil {
-			dedup[t] = map[string]struct{}{}
-		}
-		if _, dup := dedup[t][id]; !dup {
-			dedup[t][id] = struct{}{}
-			ids[t] = append(ids[t], id)
-		}
-	}
+	p.targets = map[connectors.ObjectType]map[string]*LinkTarget{}
+	objs := idSet{}
+	refs := idSet{}
 	userRefs := refSourceAttrs(p.j.job.Users)
 	for _, it := range items {
 		switch {
 		case it.staged != nil:
-			add(it.staged.Type, it.staged.SourceID)
+			objs.add(it.staged.Type, it.staged.SourceID)
 		case it.ref != nil:
-			add(it.ref.Type, it.ref.SourceID)
+			objs.add(it.ref.Type, it.ref.SourceID)
 			if it.ref.RefSourceID != "" {
-				add(connectors.TypeUser, it.ref.RefSourceID)
+				refs.add(connectors.TypeUser, it.ref.RefSourceID)
 			}
 		default:
 			o := it.change.Object
-			add(o.Type, o.ID)
+			objs.add(o.Type, o.ID)
 			if o.Type == connectors.TypeUser {
 				for _, a := range userRefs {
 					if v, ok := o.Attributes[a].(string); ok {
-						add(connectors.TypeUser, v)
+						refs.add(connectors.TypeUser, v)
 					}
 				}
 			}
 			if o.Type == connectors.TypeGroup {
 				for _, m := range stringList(o.Attributes[connectors.AttrMembers]) {
-					add(connectors.TypeUser, m)
+					refs.add(connectors.TypeUser, m)
 				}
 			}
 		}
 	}
-	for t, list := range ids {
+	for t, list := range objs.ids {
 		m := make(map[string]*Link, len(list))
 		for len(list) > 0 {
 			n := min(len(list), 900)
@@ -146,7 +139,111 @@ func (p *pipeline) prefetch(items []item) error {
 		}
 		p.links[t] = m
 	}
+	for t, list := range refs.ids {
+		m := make(map[string]*LinkTarget, len(list))
+		var load []string
+		for _, id := range list {
+			if _, ok := objs.set[t][id]; ok {
+				continue // its full link is loaded
+			}
+			if p.cr != nil {
+				if l, ok := p.cr.overlayLink(t, id); ok {
+					m[id] = targetOf(l)
+					continue
+				}
+			}
+			load = append(load, id)
+		}
+		for len(load) > 0 {
+			n := min(len(load), 900)
+			got, err := p.j.e.store.LinkTargets(p.ctx, p.j.job.ID, t, load[:n])
+			if err != nil {
+				return fmt.Errorf("load link targets: %w", err)
+			}
+			for _, id := range load[:n] {
+				if lt, ok := got[id]; ok {
+					m[id] = &lt
+				} else {
+					m[id] = nil
+				}
+			}
+			load = load[n:]
+		}
+		p.targets[t] = m
+	}
 	return nil
+}
+
+// chunkSlot is a user being processed in the chunk, for the references to it from later
+// items (see pipeline.target).
+type chunkSlot struct {
+	seq  int
+	done chan struct{} // closed when its processing has finished
+	// changed: its processing linked (link) or unlinked (link nil) it; otherwise its
+	// link is as loaded.
+	changed bool
+	link    *Link
+}
+
+// trackUsers notes the chunk's user upserts for references to them from later items.
+func (p *pipeline) trackUsers(items []item) {
+	p.inChunk = map[string]*chunkSlot{}
+	for i := range items {
+		it := &items[i]
+		it.seq = i
+		o := it.change.Object
+		if it.escrow != nil || it.ref != nil || it.staged != nil || it.change.Kind != connectors.ChangeUpsert || o.Type != connectors.TypeUser {
+			continue
+		}
+		if _, dup := p.inChunk[o.ID]; !dup {
+			p.inChunk[o.ID] = &chunkSlot{seq: i, done: make(chan struct{})}
+		}
+	}
+}
+
+// finished publishes a processed user's link to the items waiting for it.
+func (p *pipeline) finished(it item, out *outcome) {
+	s := p.inChunk[it.change.Object.ID]
+	if s == nil || s.seq != it.seq {
+		return
+	}
+	switch {
+	case out.link != nil:
+		s.changed, s.link = true, out.link
+	case out.linkDelete != nil:
+		s.changed = true
+	}
+	close(s.done)
+}
+
+// idSet collects IDs by type, each once, in the order first added.
+type idSet struct {
+	ids map[connectors.ObjectType][]string
+	set map[connectors.ObjectType]map[string]struct{}
+}
+
+func (s *idSet) add(t connectors.ObjectType, id string) {
+	if id == "" {
+		return
+	}
+	if s.set == nil {
+		s.ids, s.set = map[connectors.ObjectType][]string{}, map[connectors.ObjectType]map[string]struct{}{}
+	}
+	if s.set[t] == nil {
+		s.set[t] = map[string]struct{}{}
+	}
+	if _, dup := s.set[t][id]; !dup {
+		s.set[t][id] = struct{}{}
+		s.ids[t] = append(s.ids[t], id)
+	}
+}
+
+// targetOf is what a reference to l's source object resolves to (nil: not linked).
+func targetOf(l *Link) *LinkTarget {
+	if l == nil {
+		return nil
+	}
+	return &LinkTarget{TargetID: l.TargetID, Disabled: l.Disabled}
 }
 
 // link returns the link of an object (nil when not linked), loading it if not prefetched.
@@ -179,6 +276,56 @@ func (p *pipeline) link(t connectors.ObjectType, id string) (*Link, error) {
 	p.links[t][id] = l
 	p.mu.Unlock()
 	return l, nil
+}
+
+// target returns what a reference to an object resolves to (nil when it is not linked),
+// for the item at position seq of the chunk. A user earlier in the same chunk is waited
+// for, and resolves to the link its processing produced: a report sorted after its
+// manager gets the manager on create even when both are in one chunk. Otherwise: from the
+// object's full link when that is loaded, else its link target, loading it if not
+// prefetched.
+func (p *pipeline) target(t connectors.ObjectType, id string, seq int) (*LinkTarget, error) {
+	if s := p.inChunk[id]; t == connectors.TypeUser && s != nil && s.seq < seq {
+		// s was handed to a worker before this item (items go out in order), so it
+		// finishes without waiting for this one.
+		<-s.done
+		if s.changed {
+			return targetOf(s.link), nil
+		}
+	}
+	p.mu.Lock()
+	if l, ok := p.links[t][id]; ok {
+		p.mu.Unlock()
+		return targetOf(l), nil
+	}
+	if lt, ok := p.targets[t][id]; ok {
+		p.mu.Unlock()
+		return lt, nil
+	}
+	p.mu.Unlock()
+	if p.cr != nil {
+		if l, ok := p.cr.overlayLink(t, id); ok {
+			return targetOf(l), nil
+		}
+	}
+	got, err := p.j.e.store.LinkTargets(p.ctx, p.j.job.ID, t, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	var lt *LinkTarget
+	if v, ok := got[id]; ok {
+		lt = &v
+	}
+	p.mu.Lock()
+	if p.targets == nil {
+		p.targets = map[connectors.ObjectType]map[string]*LinkTarget{}
+	}
+	if p.targets[t] == nil {
+		p.targets[t] = map[string]*LinkTarget{}
+	}
+	p.targets[t][id] = lt
+	p.mu.Unlock()
+	return lt, nil
 }
 
 // refSourceAttrs lists the source attributes of Direct reference mappings.
@@ -545,7 +692,7 @@ func (p *pipeline) processUpsert(it item) outcome {
 		refs := res.References[attr]
 		if obj.Type == connectors.TypeGroup && attr == connectors.AttrMembers {
 			for _, r := range refs {
-				l, err := p.link(connectors.TypeUser, r)
+				l, err := p.target(connectors.TypeUser, r, it.seq)
 				if err != nil {
 					rs.done(ResultFailure, "loading member links failed", nil)
 					return o.fail(ActionOther, it, err, true)
@@ -568,7 +715,7 @@ func (p *pipeline) processUpsert(it item) outcome {
 		if len(refs) == 0 {
 			continue
 		}
-		l, err := p.link(connectors.TypeUser, refs[0])
+		l, err := p.target(connectors.TypeUser, refs[0], it.seq)
 		if err != nil {
 			rs.done(ResultFailure, "loading reference links failed", nil)
 			return o.fail(ActionOther, it, err, true)
@@ -1082,7 +1229,7 @@ func (p *pipeline) processRef(it item) outcome {
 	if link == nil {
 		return outcome{refDeletes: []PendingRefKey{rkey}}
 	}
-	ref, err := p.link(connectors.TypeUser, r.RefSourceID)
+	ref, err := p.target(connectors.TypeUser, r.RefSourceID, it.seq)
 	if err != nil {
 		return outcome{}
 	}

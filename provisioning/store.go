@@ -112,11 +112,18 @@ type Store interface {
 
 	// GetLinks returns the links of the given source IDs (missing ones are absent).
 	GetLinks(ctx context.Context, jobID string, typ connectors.ObjectType, sourceIDs []string) (map[string]Link, error)
+	// LinkTargets returns what resolving a reference needs of the links of the given
+	// source IDs — the target object and whether it is disabled — without the exported
+	// attributes GetLinks decodes (missing ones are absent).
+	LinkTargets(ctx context.Context, jobID string, typ connectors.ObjectType, sourceIDs []string) (map[string]LinkTarget, error)
 	// LinksByTarget returns the links of a job and type whose target object is targetID
 	// (normally none or one; more means two source objects claim one target object).
 	LinksByTarget(ctx context.Context, jobID string, typ connectors.ObjectType, targetID string) ([]Link, error)
 	// ScanLinks calls fn for every link of a job and type, in source ID order.
 	ScanLinks(ctx context.Context, jobID string, typ connectors.ObjectType, fn func(Link) error) error
+	// ScanLinkNames calls fn with the source ID and display name of every link of a job
+	// and type, in source ID order: ScanLinks without the rest, for reconciliation.
+	ScanLinkNames(ctx context.Context, jobID string, typ connectors.ObjectType, fn func(sourceID, displayName string) error) error
 	// CountLinks counts links by object type.
 	CountLinks(ctx context.Context, jobID string) (map[connectors.ObjectType]int64, error)
 	// ClearLinks removes a job's connector data store (resetScope ConnectorDataStore).

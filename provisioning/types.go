@@ -343,6 +343,12 @@ type Event struct {
 	SpanID                 string             `json:"spanId,omitempty"`
 }
 
+// LinkTarget is the part of a Link a reference to its source object resolves to.
+type LinkTarget struct {
+	TargetID string
+	Disabled bool
+}
+
 // Link is a connector data store entry: a source object and its target object.
 type Link struct {
 	JobID    string                `json:"jobId"`

@@ -12,6 +12,7 @@ import (
 	"github.com/provisiond/provisiond/connectors"
 	"github.com/provisiond/provisiond/provisioning"
 	"github.com/provisiond/provisiond/store/internal/codec"
+	"github.com/provisiond/provisiond/store/internal/paging"
 )
 
 // pgLimit maps the interface's limit (<= 0: no limit) to a LIMIT argument (NULL: none).
@@ -95,12 +96,15 @@ func (s *Store) ListJobStates(ctx context.Context) ([]provisioning.JobState, err
 
 // Link queries.
 const (
-	linkSelect = `SELECT source_id, target_id, display_name, hash, exported, members, disabled, updated FROM links `
-	qGetLinks  = linkSelect + `WHERE job_id = $1 AND type = $2 AND source_id = ANY($3::text[])`
-	qScanFirst = linkSelect + `WHERE job_id = $1 AND type = $2 ORDER BY source_id LIMIT $3`
-	qScanNext  = linkSelect + `WHERE job_id = $1 AND type = $2 AND source_id > $3 ORDER BY source_id LIMIT $4`
+	linkSelect      = `SELECT source_id, target_id, display_name, hash, exported, members, disabled, updated FROM links `
+	qGetLinks       = linkSelect + `WHERE job_id = $1 AND type = $2 AND source_id = ANY($3::text[])`
+	qScanFirst      = linkSelect + `WHERE job_id = $1 AND type = $2 ORDER BY source_id LIMIT $3`
+	qScanNext       = linkSelect + `WHERE job_id = $1 AND type = $2 AND source_id > $3 ORDER BY source_id LIMIT $4`
+	qScanNamesFirst = `SELECT source_id, display_name FROM links WHERE job_id = $1 AND type = $2 ORDER BY source_id LIMIT $3`
+	qScanNamesNext  = `SELECT source_id, display_name FROM links WHERE job_id = $1 AND type = $2 AND source_id > $3 ORDER BY source_id LIMIT $4`
 	// qLinksByTarget reads links_target.
 	qLinksByTarget = linkSelect + `WHERE job_id = $1 AND type = $2 AND target_id = $3 ORDER BY source_id`
+	qLinkTargets   = `SELECT source_id, target_id, disabled FROM links WHERE job_id = $1 AND type = $2 AND source_id = ANY($3::text[])`
 )
 
 // getLinksChunk is how many source IDs one GetLinks query looks up (one array parameter).
@@ -131,6 +135,47 @@ func (s *Store) GetLinks(ctx context.Context, jobID string, typ connectors.Objec
 		}
 	}
 	return out, nil
+}
+
+// LinkTargets returns the target IDs and disabled flags of the links of the given source
+// IDs; missing ones are absent.
+func (s *Store) LinkTargets(ctx context.Context, jobID string, typ connectors.ObjectType, sourceIDs []string) (map[string]provisioning.LinkTarget, error) {
+	out := make(map[string]provisioning.LinkTarget, len(sourceIDs))
+	if !storable(jobID) || !storable(string(typ)) {
+		return out, nil
+	}
+	ids := make([]string, 0, min(len(sourceIDs), getLinksChunk))
+	for len(sourceIDs) > 0 {
+		n := min(len(sourceIDs), getLinksChunk)
+		ids = ids[:0]
+		for _, id := range sourceIDs[:n] {
+			if storable(id) {
+				ids = append(ids, id)
+			}
+		}
+		sourceIDs = sourceIDs[n:]
+		if err := s.queryLinkTargets(ctx, out, jobID, typ, ids); err != nil {
+			return nil, wrap(err, "get link targets of job %q", jobID)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) queryLinkTargets(ctx context.Context, out map[string]provisioning.LinkTarget, jobID string, typ connectors.ObjectType, ids []string) error {
+	rows, err := s.pool.Query(ctx, qLinkTargets, jobID, string(typ), ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var t provisioning.LinkTarget
+		if err := rows.Scan(&id, &t.TargetID, &t.Disabled); err != nil {
+			return err
+		}
+		out[id] = t
+	}
+	return rows.Err()
 }
 
 // LinksByTarget returns the links of a job and type to one target object, by source ID.
@@ -192,31 +237,52 @@ func (s *Store) ScanLinks(ctx context.Context, jobID string, typ connectors.Obje
 	if !storable(jobID) || !storable(string(typ)) {
 		return nil
 	}
-	var chunk []provisioning.Link
-	collect := func(l provisioning.Link) error {
-		chunk = append(chunk, l)
+	err := paging.Scan(ctx, scanLinksChunk, func(l provisioning.Link) string { return l.SourceID },
+		func(out []provisioning.Link, first bool, after string) ([]provisioning.Link, error) {
+			collect := func(l provisioning.Link) error {
+				out = append(out, l)
+				return nil
+			}
+			var err error
+			if first {
+				err = s.queryLinks(ctx, jobID, typ, collect, qScanFirst, jobID, string(typ), scanLinksChunk)
+			} else {
+				err = s.queryLinks(ctx, jobID, typ, collect, qScanNext, jobID, string(typ), after, scanLinksChunk)
+			}
+			return out, wrap(err, "scan links of job %q", jobID)
+		}, fn)
+	return err
+}
+
+// ScanLinkNames calls fn with the source ID and display name of every link of a job and
+// type, in source ID order, chunked like ScanLinks but without decoding the rest.
+func (s *Store) ScanLinkNames(ctx context.Context, jobID string, typ connectors.ObjectType, fn func(sourceID, displayName string) error) error {
+	if !storable(jobID) || !storable(string(typ)) {
 		return nil
 	}
-	err := s.queryLinks(ctx, jobID, typ, collect, qScanFirst, jobID, string(typ), scanLinksChunk)
-	for {
-		if err != nil {
-			return wrap(err, "scan links of job %q", jobID)
-		}
-		for _, l := range chunk {
-			if err := fn(l); err != nil {
-				return err
+	type name struct{ id, name string }
+	return paging.Scan(ctx, scanLinksChunk, func(n name) string { return n.id },
+		func(out []name, first bool, after string) ([]name, error) {
+			var rows pgx.Rows
+			var err error
+			if first {
+				rows, err = s.pool.Query(ctx, qScanNamesFirst, jobID, string(typ), scanLinksChunk)
+			} else {
+				rows, err = s.pool.Query(ctx, qScanNamesNext, jobID, string(typ), after, scanLinksChunk)
 			}
-		}
-		if len(chunk) < scanLinksChunk {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		last := chunk[len(chunk)-1].SourceID
-		chunk = chunk[:0]
-		err = s.queryLinks(ctx, jobID, typ, collect, qScanNext, jobID, string(typ), last, scanLinksChunk)
-	}
+			if err != nil {
+				return nil, wrap(err, "scan links of job %q", jobID)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var n name
+				if err := rows.Scan(&n.id, &n.name); err != nil {
+					return nil, wrap(err, "scan links of job %q", jobID)
+				}
+				out = append(out, n)
+			}
+			return out, wrap(rows.Err(), "scan links of job %q", jobID)
+		}, func(n name) error { return fn(n.id, n.name) })
 }
 
 // CountLinks counts a job's links by object type.

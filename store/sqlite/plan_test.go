@@ -127,6 +127,10 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"GetLinks", qGetLinks, []any{"j", "User", `["a","b"]`},
 			"SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id=?)\nLIST SUBQUERY"},
+		{"LinkTargets", qLinkTargets, []any{"j", "User", `["a","b"]`},
+			"SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id=?)\nLIST SUBQUERY"},
+		{"ScanLinkNames first", qScanNamesFirst, []any{"j", "User", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=?)"},
+		{"ScanLinkNames next", qScanNamesNext, []any{"j", "User", "a", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id>?)"},
 		{"ScanLinks first", qScanFirst, []any{"j", "User", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=?)"},
 		{"ScanLinks next", qScanNext, []any{"j", "User", "a", 10}, "SEARCH links USING INDEX sqlite_autoindex_links_1 (job_id=? AND type=? AND source_id>?)"},
 		{"DueEscrows", qDueEscrows, []any{"j", codec.Nanos(tm), int64(0), "User", "a", 10}, "SEARCH escrows USING INDEX escrows_due (job_id=? AND next_attempt"},

@@ -192,6 +192,18 @@ func testLinks(t *testing.T, s provisioning.Store) {
 		t.Errorf("GetLinks of no ids = %v", got)
 	}
 
+	// LinkTargets: the same lookup, target id and disabled flag only (u1 is disabled).
+	targets := must[map[string]provisioning.LinkTarget](t, "LinkTargets")(s.LinkTargets(ctx, "j1", connectors.TypeUser, []string{"u1", "u2", "bare", "missing"}))
+	equal(t, "LinkTargets users", targets, map[string]provisioning.LinkTarget{"u1": {TargetID: u1.TargetID, Disabled: true},
+		"u2": {TargetID: u2.TargetID}, "bare": {TargetID: "t-bare"}})
+	targets = must[map[string]provisioning.LinkTarget](t, "LinkTargets")(s.LinkTargets(ctx, "j1", connectors.TypeGroup, []string{"u1", "u2"}))
+	equal(t, "LinkTargets groups", targets, map[string]provisioning.LinkTarget{"u1": {TargetID: "group-target", Disabled: true}})
+	targets = must[map[string]provisioning.LinkTarget](t, "LinkTargets")(s.LinkTargets(ctx, "j2", connectors.TypeUser, []string{"u1"}))
+	equal(t, "LinkTargets other job", targets, map[string]provisioning.LinkTarget{"u1": {TargetID: "other-job-target"}})
+	if got := must[map[string]provisioning.LinkTarget](t, "LinkTargets")(s.LinkTargets(ctx, "j1", connectors.TypeUser, nil)); len(got) != 0 {
+		t.Errorf("LinkTargets of no ids = %v", got)
+	}
+
 	// LinksByTarget: by job, type and target id; two links claiming one target both show.
 	equal(t, "LinksByTarget", must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeUser, u1.TargetID)), []provisioning.Link{u1})
 	equal(t, "LinksByTarget group", must[[]provisioning.Link](t, "LinksByTarget")(s.LinksByTarget(ctx, "j1", connectors.TypeGroup, "group-target")), []provisioning.Link{g1})
@@ -262,6 +274,16 @@ func testGetLinksMany(t *testing.T, s provisioning.Store) {
 			break
 		}
 	}
+	// LinkTargets pages through the same chunks.
+	targets := must[map[string]provisioning.LinkTarget](t, "LinkTargets")(s.LinkTargets(ctx, "j1", connectors.TypeUser, ids))
+	if len(targets) != len(want) {
+		t.Fatalf("LinkTargets of %d ids (%d stored): got %d", len(ids), len(want), len(targets))
+	}
+	for id, w := range want {
+		if !equal(t, "LinkTargets["+id+"]", targets[id], provisioning.LinkTarget{TargetID: w.TargetID, Disabled: w.Disabled}) {
+			break
+		}
+	}
 }
 
 func testScanLinks(t *testing.T, s provisioning.Store) {
@@ -322,6 +344,34 @@ func testScanLinks(t *testing.T, s provisioning.Store) {
 	})
 	if !errors.Is(err, stop) || n != 1200 {
 		t.Errorf("ScanLinks with fn failing at 1200: err = %v after %d calls", err, n)
+	}
+	// ScanLinkNames: the same links in the same order, source ID and display name only.
+	var names []string
+	if err := s.ScanLinkNames(ctx, "j1", connectors.TypeUser, func(id, name string) error {
+		names = append(names, id+"|"+name)
+		return nil
+	}); err != nil {
+		t.Fatalf("ScanLinkNames: %v", err)
+	}
+	var wantNames []string
+	for _, l := range got {
+		wantNames = append(wantNames, l.SourceID+"|"+l.DisplayName)
+	}
+	equal(t, "ScanLinkNames", names, wantNames)
+	n = 0
+	err = s.ScanLinkNames(ctx, "j1", connectors.TypeUser, func(string, string) error {
+		if n++; n == 1001 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 1001 {
+		t.Errorf("ScanLinkNames with fn failing at 1001: err = %v after %d calls", err, n)
+	}
+	if err := s.ScanLinkNames(ctx, "nojob", connectors.TypeUser, func(string, string) error {
+		return errors.New("called for an unknown job")
+	}); err != nil {
+		t.Errorf("ScanLinkNames of an unknown job: %v", err)
 	}
 	// fn may use the store (the scan holds no transaction open while it runs).
 	n = 0
