@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,9 +34,10 @@ import (
 type benchOptions struct {
 	users, groups, workers, batch, conc int
 	replay                              bool
+	telemetry                           bool
 	keep                                bool
 	jsonOut                             bool
-	cpuProfile                          string
+	cpuProfile, telCPUProfile           string
 	// store is "sqlite" (a file in the temporary directory) or "postgres" (a schema of
 	// its own in the database dsn names, dropped afterwards).
 	store, dsn string
@@ -48,9 +50,16 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure an initial cycle (file source → SCIM server in another process over loopback) next to a bare replay of the same HTTP requests",
 		Long: `bench generates an HR export of --users users, starts the embedded SCIM server in a child
 process (provisiond scim-server) on a loopback port, runs one initial cycle with the SQLite
-store (--store postgres: PostgreSQL, in a schema of its own), and records every HTTP request the SCIM connector sent. It then restarts the SCIM
-server empty and replays the same requests with bare net/http at the same concurrency. It
-prints users/s, the ratio engine/replay and this process's peak RSS.`,
+store (--store postgres: PostgreSQL, in a schema of its own), and records every HTTP request the
+SCIM connector sent. It then restarts the SCIM server empty and replays the same requests with
+bare net/http at the same concurrency. It prints users/s, the ratio engine/replay, the CPU time
+each process used and this process's peak RSS.
+
+With --telemetry it runs the same initial cycle a second time (fresh store, fresh SCIM server)
+with full telemetry — traces, metrics and logs exported over OTLP/HTTP — and prints the ratio
+of the two. The OTLP endpoint is $OTEL_EXPORTER_OTLP_ENDPOINT when set; otherwise a sink in a
+child process (provisiond otlp-sink) that reads and discards what it receives, so the figure
+is provisiond's own cost. The first run always has every OTEL_*_EXPORTER set to none.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), o, cmd.OutOrStdout()) },
 	}
@@ -61,9 +70,11 @@ prints users/s, the ratio engine/replay and this process's peak RSS.`,
 	f.IntVar(&o.batch, "batch", 500, "objects per store batch")
 	f.IntVar(&o.conc, "replay-concurrency", 0, "concurrency of the bare replay (default: --workers)")
 	f.BoolVar(&o.replay, "replay", true, "record the requests and replay them bare (uses memory for the recording)")
+	f.BoolVar(&o.telemetry, "telemetry", false, "run the cycle a second time with full OTLP telemetry and print the overhead")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run to this file")
+	f.StringVar(&o.telCPUProfile, "telemetry-cpuprofile", "", "write a CPU profile of the --telemetry run to this file")
 	f.StringVar(&o.store, "store", "sqlite", "store: sqlite, or postgres (in a schema of its own, dropped afterwards)")
 	f.StringVar(&o.dsn, "dsn", "", "PostgreSQL connection string for --store postgres (default: $"+envBenchDSN+"; prefer the variable: a command line is visible to other users)")
 	return cmd
@@ -72,22 +83,64 @@ prints users/s, the ratio engine/replay and this process's peak RSS.`,
 // envBenchDSN is the variable bench --store postgres reads the DSN from.
 const envBenchDSN = "PROVISIOND_BENCH_DSN"
 
-// BenchResult is what bench measured.
+// BenchResult is what bench measured. CPU times are user plus system seconds.
 type BenchResult struct {
-	Users          int     `json:"users"`
-	Objects        int64   `json:"objects"`
-	Requests       int     `json:"requests"`
-	EngineSeconds  float64 `json:"engineSeconds"`
-	UsersPerSecond float64 `json:"usersPerSecond"`
-	ReplaySeconds  float64 `json:"replaySeconds,omitempty"`
-	Ratio          float64 `json:"ratioEngineToReplay,omitempty"`
-	PeakRSSMiB     float64 `json:"peakRssMiB"`
-	CycleState     string  `json:"cycleState"`
-	Exported       int64   `json:"exported"`
-	Failed         int64   `json:"failed"`
-	GOMAXPROCS     int     `json:"gomaxprocs"`
-	Telemetry      string  `json:"telemetry"`
-	Store          string  `json:"store"`
+	Users    int   `json:"users"`
+	Objects  int64 `json:"objects"`
+	Requests int   `json:"requests"`
+	// RequestsByMethod counts the recorded requests by HTTP method (POST creates, PATCH
+	// updates such as a manager set after its user was created).
+	RequestsByMethod map[string]int `json:"requestsByMethod,omitempty"`
+	EngineSeconds    float64        `json:"engineSeconds"`
+	UsersPerSecond   float64        `json:"usersPerSecond"`
+	// EngineCPUSeconds is this process's CPU time during the cycle; ServerCPUSeconds the
+	// SCIM server's (its child process) over its whole life.
+	EngineCPUSeconds float64 `json:"engineCpuSeconds"`
+	ServerCPUSeconds float64 `json:"serverCpuSeconds"`
+	ReplaySeconds    float64 `json:"replaySeconds,omitempty"`
+	// ReplayCPUSeconds is the replaying client's CPU time, ReplayServerCPUSeconds the
+	// SCIM server's during the replay.
+	ReplayCPUSeconds       float64 `json:"replayCpuSeconds,omitempty"`
+	ReplayServerCPUSeconds float64 `json:"replayServerCpuSeconds,omitempty"`
+	Ratio                  float64 `json:"ratioEngineToReplay,omitempty"`
+	PeakRSSMiB             float64 `json:"peakRssMiB"`
+	CycleState             string  `json:"cycleState"`
+	Exported               int64   `json:"exported"`
+	Failed                 int64   `json:"failed"`
+	GOMAXPROCS             int     `json:"gomaxprocs"`
+	Telemetry              string  `json:"telemetry"`
+	Store                  string  `json:"store"`
+	// WithTelemetry is the second run of --telemetry.
+	WithTelemetry *TelemetryRun `json:"withTelemetry,omitempty"`
+}
+
+// TelemetryRun is the cycle run again with full telemetry (bench --telemetry).
+type TelemetryRun struct {
+	Endpoint      string  `json:"endpoint"`
+	EngineSeconds float64 `json:"engineSeconds"`
+	// FlushSeconds is the time the final flush and shutdown of the exporters took after
+	// the cycle; Ratio counts it.
+	FlushSeconds     float64 `json:"flushSeconds"`
+	EngineCPUSeconds float64 `json:"engineCpuSeconds"`
+	UsersPerSecond   float64 `json:"usersPerSecond"`
+	// Ratio is (cycle + flush) with telemetry over the cycle without.
+	Ratio float64 `json:"ratioToNoTelemetry"`
+	// CPURatio is the same for this process's CPU time.
+	CPURatio float64 `json:"cpuRatioToNoTelemetry"`
+	// SinkRequests and SinkBytes are what the built-in sink received (0 with an external
+	// endpoint).
+	SinkRequests int64  `json:"sinkRequests,omitempty"`
+	SinkBytes    int64  `json:"sinkBytes,omitempty"`
+	CycleState   string `json:"cycleState"`
+	Exported     int64  `json:"exported"`
+}
+
+// cycleRun is one measured initial cycle.
+type cycleMeasure struct {
+	elapsed, flush, cpu, serverCPU time.Duration
+	cycle                          provisioning.Cycle
+	reqs                           []recorded
+	requests                       int
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
@@ -125,79 +178,49 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return fmt.Errorf("generate the HR export: %v: %s", err, b)
 	}
 
-	srv, err := startSCIMChild(ctx)
+	// The first run never exports telemetry, whatever the environment says.
+	saved := map[string]string{}
+	for _, k := range otelBenchVars {
+		if v, ok := os.LookupEnv(k); ok {
+			saved[k] = v
+		}
+	}
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"} {
+		_ = os.Setenv(k, "none")
+	}
+	m, err := benchCycle(ctx, o, dir, hr, "run1", o.replay, o.cpuProfile)
 	if err != nil {
 		return err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
-	rec := &recorder{base: tr, on: o.replay}
-	st, closeStore, err := openBenchStore(ctx, o, dir)
-	if err != nil {
-		srv.stop()
-		return err
+	c := m.cycle
+	res := BenchResult{Store: o.store, Users: o.users, Objects: c.CountImported, EngineSeconds: m.elapsed.Seconds(), UsersPerSecond: float64(o.users) / m.elapsed.Seconds(),
+		EngineCPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(),
+		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: m.requests,
+		Telemetry: "none (OTEL_*_EXPORTER=none)"}
+	if o.replay {
+		res.RequestsByMethod = map[string]int{}
+		for _, r := range m.reqs {
+			res.RequestsByMethod[r.method]++
+		}
 	}
-	src, err := file.New(file.Config{Users: hr, Groups: hr, StateDir: filepath.Join(dir, "state")})
-	if err != nil {
-		srv.stop()
-		return err
-	}
-	telemetryMode := demoTelemetryDefaults()
-	tel, err := setupTelemetry(ctx, newLogger(os.Stderr, "warn"))
-	if err != nil {
-		srv.stop()
-		return err
-	}
-	defer tel.close()
-	tgt, err := scim.New(ctx, scim.Config{BaseURL: srv.url, Auth: scim.AuthConfig{Type: "bearer", Token: srv.token},
-		HTTPClient: tel.HTTPClient(&http.Client{Transport: rec, Timeout: 60 * time.Second}), MaxRequestsPerSecond: 1e6})
-	if err != nil {
-		srv.stop()
-		return err
-	}
-	job := demoJob(time.Hour)
-	job.ID = "bench"
-	job.Settings.Workers, job.Settings.BatchSize = o.workers, o.batch
-	job.Settings.DeletionThreshold = 0
-	if o.groups == 0 {
-		job.Groups = nil
-	}
-	eng := provisioning.New(provisioning.Options{Store: st, Recorder: tel.Recorder(), Observer: tel.Observer()})
-	if err := eng.AddJob(ctx, job, src, tgt); err != nil {
-		srv.stop()
-		return err
-	}
-	if o.cpuProfile != "" {
-		pf, err := os.Create(o.cpuProfile)
+
+	if o.telemetry {
+		tr, err := benchTelemetry(ctx, o, dir, hr, saved, m)
 		if err != nil {
 			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
+		res.WithTelemetry = tr
 	}
-	start := time.Now()
-	c, err := eng.RunCycle(ctx, "bench")
-	elapsed := time.Since(start)
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	closeStore()
-	srv.stop()
-	if err != nil {
-		return err
-	}
-	res := BenchResult{Store: o.store, Users: o.users, Objects: c.CountImported, EngineSeconds: elapsed.Seconds(), UsersPerSecond: float64(o.users) / elapsed.Seconds(),
-		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: len(rec.reqs), Telemetry: telemetryMode}
 
 	if o.replay {
 		srv2, err := startSCIMChild(ctx)
 		if err != nil {
 			return err
 		}
-		d, err := replay(ctx, srv2, rec.reqs, o.conc)
-		srv2.stop()
+		cpu0 := processCPU()
+		d, err := replay(ctx, srv2, m.reqs, o.conc)
+		res.ReplayCPUSeconds = (processCPU() - cpu0).Seconds()
+		res.ReplayServerCPUSeconds = srv2.stop().Seconds()
 		if err != nil {
 			return err
 		}
@@ -210,15 +233,188 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return enc.Encode(res)
 	}
 	fmt.Fprintf(out, "initial cycle: %d users (%d objects imported, %d exported, %d failed, state %s)\n", res.Users, res.Objects, res.Exported, res.Failed, res.CycleState)
-	fmt.Fprintf(out, "engine:        %.2fs  %.0f users/s  (%d HTTP requests, GOMAXPROCS %d)\n", res.EngineSeconds, res.UsersPerSecond, res.Requests, res.GOMAXPROCS)
+	fmt.Fprintf(out, "engine:        %.2fs  %.0f users/s  (%d HTTP requests%s, GOMAXPROCS %d)\n", res.EngineSeconds, res.UsersPerSecond, res.Requests, byMethod(res.RequestsByMethod), res.GOMAXPROCS)
+	fmt.Fprintf(out, "  CPU:         provisiond %.2fs (%.0f µs/user), SCIM server %.2fs\n", res.EngineCPUSeconds, 1e6*res.EngineCPUSeconds/float64(res.Users), res.ServerCPUSeconds)
 	if o.replay {
 		fmt.Fprintf(out, "bare replay:   %.2fs  (same requests, net/http, concurrency %d)\n", res.ReplaySeconds, o.conc)
+		fmt.Fprintf(out, "  CPU:         client %.2fs, SCIM server %.2fs\n", res.ReplayCPUSeconds, res.ReplayServerCPUSeconds)
 		fmt.Fprintf(out, "ratio:         %.2fx engine / bare replay\n", res.Ratio)
 	}
+	if t := res.WithTelemetry; t != nil {
+		fmt.Fprintf(out, "telemetry:     %.2fs + %.2fs flush  %.0f users/s  (OTLP/HTTP to %s)\n", t.EngineSeconds, t.FlushSeconds, t.UsersPerSecond, t.Endpoint)
+		if t.SinkRequests > 0 {
+			fmt.Fprintf(out, "  sink:        %d requests, %.1f MiB received\n", t.SinkRequests, float64(t.SinkBytes)/(1<<20))
+		}
+		fmt.Fprintf(out, "  CPU:         provisiond %.2fs (%.0f µs/user)\n", t.EngineCPUSeconds, 1e6*t.EngineCPUSeconds/float64(res.Users))
+		fmt.Fprintf(out, "  overhead:    %.3fx time, %.3fx CPU (full telemetry / none)\n", t.Ratio, t.CPURatio)
+	}
 	fmt.Fprintf(out, "peak RSS:      %.0f MiB (this process; the SCIM server runs in its own)\n", res.PeakRSSMiB)
-	fmt.Fprintf(out, "telemetry:     %s\n", res.Telemetry)
 	fmt.Fprintf(out, "store:         %s\n", res.Store)
 	return nil
+}
+
+// byMethod spells request counts by method: ": 850 POST, 12 PATCH".
+func byMethod(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	methods := make([]string, 0, len(m))
+	for k := range m {
+		methods = append(methods, k)
+	}
+	sort.Slice(methods, func(i, j int) bool {
+		return m[methods[i]] > m[methods[j]] || m[methods[i]] == m[methods[j]] && methods[i] < methods[j]
+	})
+	parts := make([]string, len(methods))
+	for i, k := range methods {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// otelBenchVars are the OTEL_* variables bench sets for its runs (and restores).
+var otelBenchVars = []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER",
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"}
+
+// benchTelemetry runs the cycle again with full OTLP export and compares it with base.
+func benchTelemetry(ctx context.Context, o benchOptions, dir, hr string, saved map[string]string, base cycleMeasure) (*TelemetryRun, error) {
+	endpoint := saved["OTEL_EXPORTER_OTLP_ENDPOINT"]
+	var sink *otlpSinkChild
+	if endpoint == "" {
+		var err error
+		if sink, err = startOTLPSink(ctx); err != nil {
+			return nil, err
+		}
+		defer sink.stop()
+		endpoint = sink.url
+	}
+	env := map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_LOGS_EXPORTER": "otlp",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+	if p := saved["OTEL_EXPORTER_OTLP_PROTOCOL"]; p != "" && sink == nil {
+		env["OTEL_EXPORTER_OTLP_PROTOCOL"] = p
+	}
+	for k, v := range env {
+		_ = os.Setenv(k, v)
+	}
+	defer func() {
+		for _, k := range otelBenchVars {
+			if v, ok := saved[k]; ok {
+				_ = os.Setenv(k, v)
+			} else {
+				_ = os.Unsetenv(k)
+			}
+		}
+	}()
+	m, err := benchCycle(ctx, o, dir, hr, "run2", false, o.telCPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	t := &TelemetryRun{Endpoint: endpoint, EngineSeconds: m.elapsed.Seconds(), FlushSeconds: m.flush.Seconds(), EngineCPUSeconds: m.cpu.Seconds(),
+		UsersPerSecond: float64(o.users) / m.elapsed.Seconds(), CycleState: string(m.cycle.State), Exported: m.cycle.CountExported,
+		Ratio: (m.elapsed + m.flush).Seconds() / base.elapsed.Seconds(), CPURatio: m.cpu.Seconds() / base.cpu.Seconds()}
+	if sink != nil {
+		t.SinkRequests, t.SinkBytes = sink.counts()
+		if t.SinkRequests == 0 {
+			return nil, errors.New("the OTLP sink received nothing: telemetry was not exported")
+		}
+	}
+	return t, nil
+}
+
+// benchCycle runs one initial cycle of the HR export into a fresh SCIM server child and a
+// fresh store (named name under dir), with telemetry as the OTEL_* environment says. With
+// record it keeps every HTTP request for the replay. Its CPU time includes the final
+// flush of telemetry, measured apart as flush.
+func benchCycle(ctx context.Context, o benchOptions, dir, hr, name string, record bool, cpuProfile string) (cycleMeasure, error) {
+	var m cycleMeasure
+	srv, err := startSCIMChild(ctx)
+	if err != nil {
+		return m, err
+	}
+	defer func() {
+		if srv != nil {
+			srv.stop()
+		}
+	}()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+	rec := &recorder{base: tr, on: record}
+	sub := filepath.Join(dir, name)
+	if err := os.MkdirAll(sub, 0o700); err != nil {
+		return m, err
+	}
+	st, closeStore, err := openBenchStore(ctx, o, sub)
+	if err != nil {
+		return m, err
+	}
+	defer func() {
+		if closeStore != nil {
+			closeStore()
+		}
+	}()
+	src, err := file.New(file.Config{Users: hr, Groups: hr, StateDir: filepath.Join(sub, "state")})
+	if err != nil {
+		return m, err
+	}
+	tel, err := setupTelemetry(ctx, newLogger(os.Stderr, "warn"))
+	if err != nil {
+		return m, err
+	}
+	telOpen := true
+	defer func() {
+		if telOpen {
+			tel.close()
+		}
+	}()
+	tgt, err := scim.New(ctx, scim.Config{BaseURL: srv.url, Auth: scim.AuthConfig{Type: "bearer", Token: srv.token},
+		HTTPClient: tel.HTTPClient(&http.Client{Transport: rec, Timeout: 60 * time.Second}), MaxRequestsPerSecond: 1e6})
+	if err != nil {
+		return m, err
+	}
+	job := demoJob(time.Hour)
+	job.ID = "bench"
+	job.Settings.Workers, job.Settings.BatchSize = o.workers, o.batch
+	job.Settings.DeletionThreshold = 0
+	if o.groups == 0 {
+		job.Groups = nil
+	}
+	eng := provisioning.New(provisioning.Options{Store: st, Recorder: tel.Recorder(), Observer: tel.Observer()})
+	if err := eng.AddJob(ctx, job, src, tgt); err != nil {
+		return m, err
+	}
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			return m, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return m, err
+		}
+	}
+	cpu0 := processCPU()
+	start := time.Now()
+	c, err := eng.RunCycle(ctx, "bench")
+	m.elapsed = time.Since(start)
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return m, err
+	}
+	flushStart := time.Now()
+	telOpen = false
+	if err := tel.close(); err != nil {
+		return m, fmt.Errorf("flush telemetry: %w", err)
+	}
+	m.flush = time.Since(flushStart)
+	m.cpu = processCPU() - cpu0
+	closeStore()
+	closeStore = nil
+	m.serverCPU = srv.stop()
+	srv = nil
+	m.cycle, m.reqs, m.requests = c, rec.reqs, len(rec.reqs)
+	return m, nil
 }
 
 // openBenchStore opens a fresh store for bench: an SQLite file in dir, or a new schema of
@@ -270,21 +466,21 @@ func startSCIMChild(ctx context.Context) (*scimChild, error) {
 		return nil, err
 	}
 	c := &scimChild{cmd: cmd, url: "http://" + addr + "/scim/v2", token: tok}
-	for i := 0; i < 200; i++ {
-		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return c, nil
-		}
-		time.Sleep(25 * time.Millisecond)
+	if err := waitListening(addr); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("the SCIM server child: %w", err)
 	}
-	c.stop()
-	return nil, fmt.Errorf("the SCIM server child did not listen on %s", addr)
+	return c, nil
 }
 
-func (c *scimChild) stop() {
+// stop kills the child and returns the CPU time it used.
+func (c *scimChild) stop() time.Duration {
 	_ = c.cmd.Process.Kill()
 	_ = c.cmd.Wait()
+	if ps := c.cmd.ProcessState; ps != nil {
+		return ps.UserTime() + ps.SystemTime()
+	}
+	return 0
 }
 
 // recorded is one HTTP request the connector sent.

@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newVersionCmd(), newSCIMServerCmd(), newBenchCmd(), newGenerateHRCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newVersionCmd(), newSCIMServerCmd(), newBenchCmd(), newGenerateHRCmd(), newOTLPSinkCmd())
 	root.AddCommand(newClientCmds()...)
 	return root
 }
