@@ -41,6 +41,9 @@ type benchOptions struct {
 	// store is "sqlite" (a file in the temporary directory) or "postgres" (a schema of
 	// its own in the database dsn names, dropped afterwards).
 	store, dsn string
+	// latency is added by the SCIM server to every request (a remote application's round
+	// trip), in both the cycle and the replay.
+	latency time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -71,6 +74,7 @@ is provisiond's own cost. The first run always has every OTEL_*_EXPORTER set to 
 	f.IntVar(&o.conc, "replay-concurrency", 0, "concurrency of the bare replay (default: --workers)")
 	f.BoolVar(&o.replay, "replay", true, "record the requests and replay them bare (uses memory for the recording)")
 	f.BoolVar(&o.telemetry, "telemetry", false, "run the cycle a second time with full OTLP telemetry and print the overhead")
+	f.DurationVar(&o.latency, "target-latency", 0, "latency the SCIM server adds to every request, as a remote application would (e.g. 20ms; use more --workers with it)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run to this file")
@@ -110,6 +114,8 @@ type BenchResult struct {
 	GOMAXPROCS             int     `json:"gomaxprocs"`
 	Telemetry              string  `json:"telemetry"`
 	Store                  string  `json:"store"`
+	// TargetLatencyMs is the latency the SCIM server added to every request.
+	TargetLatencyMs float64 `json:"targetLatencyMs,omitempty"`
 	// WithTelemetry is the second run of --telemetry.
 	WithTelemetry *TelemetryRun `json:"withTelemetry,omitempty"`
 }
@@ -196,7 +202,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	res := BenchResult{Store: o.store, Users: o.users, Objects: c.CountImported, EngineSeconds: m.elapsed.Seconds(), UsersPerSecond: float64(o.users) / m.elapsed.Seconds(),
 		EngineCPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(),
 		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: m.requests,
-		Telemetry: "none (OTEL_*_EXPORTER=none)"}
+		Telemetry: "none (OTEL_*_EXPORTER=none)", TargetLatencyMs: float64(o.latency) / float64(time.Millisecond)}
 	if o.replay {
 		res.RequestsByMethod = map[string]int{}
 		for _, r := range m.reqs {
@@ -213,7 +219,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 
 	if o.replay {
-		srv2, err := startSCIMChild(ctx)
+		srv2, err := startSCIMChild(ctx, o.latency)
 		if err != nil {
 			return err
 		}
@@ -250,6 +256,9 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "peak RSS:      %.0f MiB (this process; the SCIM server runs in its own)\n", res.PeakRSSMiB)
 	fmt.Fprintf(out, "store:         %s\n", res.Store)
+	if o.latency > 0 {
+		fmt.Fprintf(out, "target:        %s added to every request\n", o.latency)
+	}
 	return nil
 }
 
@@ -327,7 +336,7 @@ func benchTelemetry(ctx context.Context, o benchOptions, dir, hr string, saved m
 // flush of telemetry, measured apart as flush.
 func benchCycle(ctx context.Context, o benchOptions, dir, hr, name string, record bool, cpuProfile string) (cycleMeasure, error) {
 	var m cycleMeasure
-	srv, err := startSCIMChild(ctx)
+	srv, err := startSCIMChild(ctx, o.latency)
 	if err != nil {
 		return m, err
 	}
@@ -447,7 +456,8 @@ type scimChild struct {
 	token string
 }
 
-func startSCIMChild(ctx context.Context) (*scimChild, error) {
+// startSCIMChild starts the SCIM server child; a latency > 0 is set as its fault.
+func startSCIMChild(ctx context.Context, latency time.Duration) (*scimChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -470,7 +480,34 @@ func startSCIMChild(ctx context.Context) (*scimChild, error) {
 		c.stop()
 		return nil, fmt.Errorf("the SCIM server child: %w", err)
 	}
+	if latency > 0 {
+		if err := c.setLatency(ctx, latency); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// setLatency sets the latency the server adds to every SCIM request (its faults).
+func (c *scimChild) setLatency(ctx context.Context, d time.Duration) error {
+	body, _ := json.Marshal(map[string]string{"latency": d.String()})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimSuffix(c.url, "/scim/v2")+"/admin/faults", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("set the SCIM server's latency: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("set the SCIM server's latency: %s: %s", resp.Status, b)
+	}
+	return nil
 }
 
 // stop kills the child and returns the CPU time it used.
