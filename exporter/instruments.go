@@ -17,7 +17,7 @@ type instruments struct {
 	cycles     metric.Int64Counter
 	synced     metric.Int64Counter
 
-	opSets    sync.Map // opKey → metric.MeasurementOption
+	opSets    sync.Map // opKey → *opAttrs
 	errTypes  sync.Map // raw error code → bounded error.type
 	errCount  int
 	errMu     sync.Mutex
@@ -62,10 +62,18 @@ type opKey struct {
 	errType       string
 }
 
+// opAttrs are an operation's precomputed attribute set, already wrapped in the option
+// slices the instruments take (passing a fresh one-element slice would allocate on every
+// measurement).
+type opAttrs struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
 // opSet returns the precomputed attribute set of an operation.
-func (i *instruments) opSet(k opKey) metric.MeasurementOption {
+func (i *instruments) opSet(k opKey) *opAttrs {
 	if v, ok := i.opSets.Load(k); ok {
-		return v.(metric.MeasurementOption)
+		return v.(*opAttrs)
 	}
 	kv := []attribute.KeyValue{
 		strKV(AttrJobID, k.job), strKV(AttrIdentityType, k.identity),
@@ -74,8 +82,9 @@ func (i *instruments) opSet(k opKey) metric.MeasurementOption {
 	if k.errType != "" {
 		kv = append(kv, strKV(AttrErrorType, k.errType))
 	}
-	v, _ := i.opSets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kv...)))
-	return v.(metric.MeasurementOption)
+	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	v, _ := i.opSets.LoadOrStore(k, &opAttrs{add: []metric.AddOption{set}, rec: []metric.RecordOption{set}})
+	return v.(*opAttrs)
 }
 
 type cycleKey struct {

@@ -3,6 +3,8 @@ package exporter
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -20,6 +22,7 @@ type observer struct {
 	t      *Telemetry
 	logger otellog.Logger
 	inst   *instruments
+	bodies bodyCache
 }
 
 const redacted = "[redacted]"
@@ -114,16 +117,16 @@ func (o *observer) event(ctx context.Context, job *provisioning.Job, ev *provisi
 		jobID = job.ID
 	}
 	set := o.inst.opSet(opKey{job: jobID, identity: ev.SourceIdentity.IdentityType, action: ev.Action, status: ev.Status, errType: errType})
-	o.inst.operations.Add(ectx, 1, set)
-	o.inst.opDuration.Record(ectx, float64(ev.DurationInMilliseconds)/1000, set)
+	o.inst.operations.Add(ectx, 1, set.add...)
+	o.inst.opDuration.Record(ectx, float64(ev.DurationInMilliseconds)/1000, set.rec...)
 	if ev.Status == provisioning.ResultSuccess {
 		switch ev.Action {
 		case provisioning.ActionCreate, provisioning.ActionUpdate, provisioning.ActionDisable, provisioning.ActionDelete:
-			o.inst.synced.Add(ectx, 1, set)
+			o.inst.synced.Add(ectx, 1, set.add...)
 		}
 	}
 	if o.t.logging {
-		o.logger.Emit(ectx, eventRecord(jobID, ev))
+		o.logger.Emit(ectx, o.eventRecord(jobID, ev))
 	}
 }
 
@@ -137,9 +140,64 @@ func severity(r provisioning.Result) (otellog.Severity, string) {
 	return otellog.SeverityInfo, "INFO"
 }
 
+// Keys of the structured values in an event's log record, each list in key order: that
+// is the order attribute.MapValue stores a map in, so its sort has nothing to move.
+const (
+	keyDescription  = "description"
+	keyDetails      = "details"
+	keyDuration     = "durationInMilliseconds"
+	keyName         = "name"
+	keyStepType     = "provisioningStepType"
+	keyStart        = "start"
+	keyStepStatus   = "status"
+	keyDisplayName  = "displayName"
+	keyNewValue     = "newValue"
+	keyOldValue     = "oldValue"
+	inlineSteps     = 8 // steps, and modified properties, built in stack arrays
+	eventAttrsCount = 25
+)
+
+// eventBody is the body of an event's log record.
+func (o *observer) eventBody(ev *provisioning.Event) string {
+	if ev.ErrorInformation != nil && ev.ErrorInformation.Reason != "" {
+		return string(ev.Action) + " " + ev.SourceIdentity.IdentityType + " " + string(ev.Status) + ": " + ev.ErrorInformation.Reason
+	}
+	return o.bodies.get(bodyKey{ev.Action, ev.SourceIdentity.IdentityType, ev.Status})
+}
+
+type bodyKey struct {
+	action   provisioning.Action
+	identity string
+	status   provisioning.Result
+}
+
+// bodyCache holds the few distinct bodies of events without an error reason (action ×
+// identity type × status), bounded like the metric attribute sets.
+type bodyCache struct {
+	m sync.Map // bodyKey → string
+	n atomic.Int32
+}
+
+const maxBodies = 256
+
+func (c *bodyCache) get(k bodyKey) string {
+	if v, ok := c.m.Load(k); ok {
+		return v.(string)
+	}
+	b := string(k.action) + " " + k.identity + " " + string(k.status)
+	if c.n.Add(1) <= maxBodies {
+		c.m.Store(k, b)
+	}
+	return b
+}
+
 // eventRecord is the log record of an event: every field of the event as an attribute,
 // steps and modified properties as structured values.
-func eventRecord(jobID string, ev *provisioning.Event) otellog.Record {
+//
+// It is built for the per-operation path: attributes in stack arrays, one string for all
+// the steps' start times, map keys already in the order MapValue keeps them, the body of
+// the common events cached.
+func (o *observer) eventRecord(jobID string, ev *provisioning.Event) otellog.Record {
 	var r otellog.Record
 	r.SetEventName(EventProvisioning)
 	r.SetTimestamp(ev.ActivityDateTime)
@@ -147,13 +205,10 @@ func eventRecord(jobID string, ev *provisioning.Event) otellog.Record {
 	sev, text := severity(ev.Status)
 	r.SetSeverity(sev)
 	r.SetSeverityText(text)
-	body := string(ev.Action) + " " + ev.SourceIdentity.IdentityType + " " + string(ev.Status)
-	if ev.ErrorInformation != nil && ev.ErrorInformation.Reason != "" {
-		body += ": " + ev.ErrorInformation.Reason
-	}
-	r.SetBody(attribute.StringValue(body))
-	attrs := make([]attribute.KeyValue, 0, 26)
-	attrs = append(attrs,
+	r.SetBody(attribute.StringValue(o.eventBody(ev)))
+
+	var attrsBuf [eventAttrsCount]attribute.KeyValue
+	attrs := append(attrsBuf[:0],
 		attribute.String(AttrEventID, ev.ID),
 		attribute.String(AttrJobID, jobID),
 		attribute.String(AttrCycleID, ev.CycleID),
@@ -184,41 +239,80 @@ func eventRecord(jobID string, ev *provisioning.Event) otellog.Record {
 			attrs = append(attrs, attribute.String(AttrErrorType, boundedOr(ei.ErrorCode)))
 		}
 	}
-	steps := make([]attribute.Value, len(ev.ProvisioningSteps))
-	for i, s := range ev.ProvisioningSteps {
-		kv := make([]attribute.KeyValue, 0, 7)
-		kv = append(kv,
-			attribute.String("name", s.Name),
-			attribute.String("provisioningStepType", string(s.ProvisioningStepType)),
-			attribute.String("status", string(s.Status)),
-			attribute.String("description", s.Description),
-			attribute.String("start", s.Start.Format(time.RFC3339Nano)),
-			attribute.Float64("durationInMilliseconds", s.DurationInMilliseconds))
-		if len(s.Details) > 0 {
-			d := make([]attribute.KeyValue, 0, len(s.Details))
-			for k, v := range s.Details {
-				if sensitive(k) {
-					v = redacted
-				}
-				d = append(d, attribute.String(k, v))
-			}
-			kv = append(kv, attribute.Map("details", d...))
-		}
-		steps[i] = attribute.MapValue(kv...)
+	attrs = append(attrs, attribute.KeyValue{Key: AttrSteps, Value: stepsValue(ev.ProvisioningSteps)},
+		attribute.KeyValue{Key: AttrModified, Value: modifiedValue(ev.ModifiedProperties)})
+	r.AddAttributes(attrs...)
+	return r
+}
+
+// stepsValue returns the steps as a slice of maps (the steps' JSON field names as keys).
+func stepsValue(steps []provisioning.Step) attribute.Value {
+	var (
+		valBuf [inlineSteps]attribute.Value
+		endBuf [inlineSteps]int
+		tsBuf  [inlineSteps * len("2006-01-02T15:04:05.999999999-07:00")]byte
+	)
+	vals, ends := valBuf[:0], endBuf[:0]
+	if len(steps) > inlineSteps {
+		vals, ends = make([]attribute.Value, 0, len(steps)), make([]int, 0, len(steps))
 	}
-	attrs = append(attrs, attribute.Slice(AttrSteps, steps...))
-	mods := make([]attribute.Value, len(ev.ModifiedProperties))
-	for i, m := range ev.ModifiedProperties {
+	// One string for all the start times: each step's is a substring of it.
+	ts := tsBuf[:0]
+	for i := range steps {
+		ts = steps[i].Start.AppendFormat(ts, time.RFC3339Nano)
+		ends = append(ends, len(ts))
+	}
+	starts := string(ts)
+	from := 0
+	for i := range steps {
+		s := &steps[i]
+		var kvBuf [7]attribute.KeyValue
+		kv := append(kvBuf[:0], attribute.String(keyDescription, s.Description))
+		if len(s.Details) > 0 {
+			kv = append(kv, attribute.Map(keyDetails, detailValues(s.Details)...))
+		}
+		kv = append(kv,
+			attribute.Float64(keyDuration, s.DurationInMilliseconds),
+			attribute.String(keyName, s.Name),
+			attribute.String(keyStepType, string(s.ProvisioningStepType)),
+			attribute.String(keyStart, starts[from:ends[i]]),
+			attribute.String(keyStepStatus, string(s.Status)))
+		from = ends[i]
+		vals = append(vals, attribute.MapValue(kv...))
+	}
+	return attribute.SliceValue(vals...)
+}
+
+// detailValues returns a step's details, the sensitive ones redacted.
+func detailValues(details map[string]string) []attribute.KeyValue {
+	d := make([]attribute.KeyValue, 0, len(details))
+	for k, v := range details {
+		if sensitive(k) {
+			v = redacted
+		}
+		d = append(d, attribute.String(k, v))
+	}
+	return d
+}
+
+// modifiedValue returns the modified properties as a slice of maps, the sensitive ones
+// redacted.
+func modifiedValue(mods []provisioning.ModifiedProperty) attribute.Value {
+	var buf [inlineSteps]attribute.Value
+	vals := buf[:0]
+	if len(mods) > inlineSteps {
+		vals = make([]attribute.Value, 0, len(mods))
+	}
+	for i := range mods {
+		m := &mods[i]
 		oldV, newV := m.OldValue, m.NewValue
 		if sensitive(m.DisplayName) {
 			oldV, newV = redacted, redacted
 		}
-		mods[i] = attribute.MapValue(attribute.String("displayName", m.DisplayName),
-			attribute.String("oldValue", oldV), attribute.String("newValue", newV))
+		vals = append(vals, attribute.MapValue(attribute.String(keyDisplayName, m.DisplayName),
+			attribute.String(keyNewValue, newV), attribute.String(keyOldValue, oldV)))
 	}
-	attrs = append(attrs, attribute.Slice(AttrModified, mods...))
-	r.AddAttributes(attrs...)
-	return r
+	return attribute.SliceValue(vals...)
 }
 
 func (o *observer) StatusChanged(ctx context.Context, job *provisioning.Job, ch provisioning.StatusChange, st provisioning.Status) {

@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -67,50 +69,91 @@ func (r *recorder) StartCycle(ctx context.Context, job *provisioning.Job, c prov
 	return ctx, cycleSpan{span}
 }
 
+// Start options shared by every call (read-only; the SDK does not retain them). The span
+// kind is given explicitly although internal is the default.
+var (
+	internalKind = trace.WithSpanKind(trace.SpanKindInternal)
+	rootOpts     = []trace.SpanStartOption{trace.WithNewRoot(), internalKind}
+	stepOpts     = []trace.SpanStartOption{internalKind}
+	linkAttrs    = []attribute.KeyValue{linkReason}
+)
+
+// maxInlineSteps is how many step spans an operation holds without a further allocation
+// (one per step type; more is rare: a retried export, for instance).
+const maxInlineSteps = 6
+
+// opSpan is an operation's root span. It is also the context the operation's steps start
+// from (the tracer's context plus itself as a value), so that StartStep finds its step
+// slots without another allocation.
+//
+// The operation's attributes are set when the span ends, in one call: a span is exported
+// only once it has ended, so what leaves the process is the same, and the SDK grows the
+// span's attribute slice once instead of copying start options into it. Only a sampler
+// or an OnStart processor could tell the difference; the samplers OTEL_TRACES_SAMPLER
+// selects look at the trace id and the parent only, and spanBatcher ignores OnStart.
 type opSpan struct {
+	context.Context
 	span trace.Span
 	r    *recorder
+	info provisioning.OperationInfo
+
+	nsteps atomic.Int32
+	steps  [maxInlineSteps]stepSpan
+}
+
+// opSpanKey is the context key under which an operation's context holds its *opSpan.
+type opSpanKey struct{}
+
+// Value returns the operation itself for opSpanKey, else what the tracer's context holds.
+func (s *opSpan) Value(key any) any {
+	if key == (opSpanKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 func (s *opSpan) TraceID() string { return traceID(s.span) }
 func (s *opSpan) SpanID() string  { return spanID(s.span) }
 
+// startAttrs appends the attributes known when the operation started.
+func (s *opSpan) startAttrs(kv []attribute.KeyValue) []attribute.KeyValue {
+	kv = append(kv, attribute.String(AttrJobID, s.info.JobID), attribute.String(AttrCycleID, s.info.CycleID),
+		attribute.String(AttrChangeID, s.info.ChangeID), attribute.String(AttrIdentityType, string(s.info.IdentityType)),
+		attribute.String(AttrSourceID, s.info.SourceID))
+	if s.info.CycleType != "" {
+		kv = append(kv, attribute.String(AttrCycleType, string(s.info.CycleType)))
+	}
+	return kv
+}
+
 func (s *opSpan) End(ev *provisioning.Event) {
+	buf := getKVs()
+	defer putKVs(buf)
+	kv := s.startAttrs(buf.kv[:0])
 	if ev == nil {
+		s.span.SetAttributes(kv...)
 		s.span.End()
 		return
 	}
-	var kv [6]attribute.KeyValue
-	n := 0
-	kv[n] = attribute.String(AttrAction, string(ev.Action))
-	n++
-	kv[n] = attribute.String(AttrStatus, string(ev.Status))
-	n++
+	kv = append(kv, attribute.String(AttrAction, string(ev.Action)), attribute.String(AttrStatus, string(ev.Status)))
 	if ev.TargetIdentity.ID != "" {
-		kv[n] = attribute.String(AttrTargetID, ev.TargetIdentity.ID)
-		n++
+		kv = append(kv, attribute.String(AttrTargetID, ev.TargetIdentity.ID))
 	}
 	if ev.ID != "" {
-		kv[n] = attribute.String(AttrEventID, ev.ID)
-		n++
+		kv = append(kv, attribute.String(AttrEventID, ev.ID))
 	}
+	msg := ""
 	if ei := ev.ErrorInformation; ei != nil && ei.ErrorCode != "" {
-		kv[n] = attribute.String(AttrErrorCode, ei.ErrorCode)
-		n++
+		kv = append(kv, attribute.String(AttrErrorCode, ei.ErrorCode))
 		if ev.Status == provisioning.ResultFailure {
-			kv[n] = attribute.String(AttrErrorType, s.r.t.inst.errorType(ei.ErrorCode))
-			n++
+			kv = append(kv, attribute.String(AttrErrorType, s.r.t.inst.errorType(ei.ErrorCode)))
 		}
+		msg = ei.ErrorCode
+	} else if ev.Status == provisioning.ResultFailure {
+		kv = append(kv, attribute.String(AttrErrorType, ErrorTypeOther))
 	}
-	s.span.SetAttributes(kv[:n]...)
+	s.span.SetAttributes(kv...)
 	if ev.Status == provisioning.ResultFailure {
-		msg := ""
-		if ev.ErrorInformation != nil {
-			msg = ev.ErrorInformation.ErrorCode
-		}
-		if ev.ErrorInformation == nil || ev.ErrorInformation.ErrorCode == "" {
-			s.span.SetAttributes(attribute.String(AttrErrorType, ErrorTypeOther))
-		}
 		s.span.SetStatus(codes.Error, msg)
 	}
 	s.span.End()
@@ -127,35 +170,39 @@ func opSpanName(t connectors.ObjectType) string {
 }
 
 func (r *recorder) StartOperation(ctx context.Context, info provisioning.OperationInfo) (context.Context, provisioning.OperationSpan) {
-	// Link to the cycle span named by info (its context is usually also in ctx).
-	link := trace.Link{Attributes: []attribute.KeyValue{linkReason}}
+	// Link to the cycle span named by info (its context is usually also in ctx). Adding
+	// the link right after the start is what the SDK does with WithLinks, minus copies.
+	link := trace.Link{Attributes: linkAttrs}
 	if info.CycleTraceID != "" {
 		link.SpanContext = remoteSpanContext(info.CycleTraceID, info.CycleSpanID)
 	} else {
 		link.SpanContext = trace.SpanContextFromContext(ctx)
 	}
-	kv := make([]attribute.KeyValue, 0, 6)
-	kv = append(kv, attribute.String(AttrJobID, info.JobID), attribute.String(AttrCycleID, info.CycleID),
-		attribute.String(AttrChangeID, info.ChangeID), attribute.String(AttrIdentityType, string(info.IdentityType)),
-		attribute.String(AttrSourceID, info.SourceID))
-	if info.CycleType != "" {
-		kv = append(kv, attribute.String(AttrCycleType, string(info.CycleType)))
-	}
-	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...)}
+	ctx, span := r.tracer.Start(ctx, opSpanName(info.IdentityType), rootOpts...)
 	if link.SpanContext.IsValid() {
-		opts = append(opts, trace.WithLinks(link))
+		span.AddLink(link)
 	}
-	ctx, span := r.tracer.Start(ctx, opSpanName(info.IdentityType), opts...)
-	return ctx, &opSpan{span: span, r: r}
+	s := &opSpan{Context: ctx, span: span, r: r, info: info}
+	return s, s
 }
 
-type stepSpan struct{ span trace.Span }
+// stepSpan is a step's span; its options live with it so that starting and ending it
+// allocate nothing of ours.
+type stepSpan struct {
+	span  trace.Span
+	typ   provisioning.StepType
+	start [2]trace.SpanStartOption
+	end   [1]trace.SpanEndOption
+}
 
-func (s stepSpan) SpanID() string { return spanID(s.span) }
+func (s *stepSpan) SpanID() string { return spanID(s.span) }
 
-func (s stepSpan) End(st provisioning.Step) {
-	var buf [8]attribute.KeyValue
-	kv := append(buf[:0], attribute.String(AttrStepName, st.Name), attribute.String(AttrStepStatus, string(st.Status)))
+// End sets the step's attributes (its type too: see opSpan) and ends the span at the
+// step's start plus its duration.
+func (s *stepSpan) End(st provisioning.Step) {
+	buf := getKVs()
+	kv := append(buf.kv[:0], attribute.String(AttrStepType, string(s.typ)), attribute.String(AttrStepName, st.Name),
+		attribute.String(AttrStepStatus, string(st.Status)))
 	if st.Description != "" {
 		kv = append(kv, attribute.String(AttrStepDescription, st.Description))
 	}
@@ -166,25 +213,50 @@ func (s stepSpan) End(st provisioning.Step) {
 		kv = append(kv, attribute.String(AttrStepDetailPrefix+k, v))
 	}
 	s.span.SetAttributes(kv...)
+	putKVs(buf)
 	if st.Status == provisioning.ResultFailure {
 		s.span.SetStatus(codes.Error, st.Description)
 	}
 	if !st.Start.IsZero() {
 		end := st.Start.Add(time.Duration(st.DurationInMilliseconds * float64(time.Millisecond)))
-		s.span.End(trace.WithTimestamp(end))
+		s.end[0] = trace.WithTimestamp(end)
+		s.span.End(s.end[:]...)
 		return
 	}
 	s.span.End()
 }
 
 func (r *recorder) StartStep(ctx context.Context, typ provisioning.StepType, _ string, start time.Time) (context.Context, provisioning.StepSpan) {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attribute.String(AttrStepType, string(typ)))}
-	if !start.IsZero() {
-		opts = append(opts, trace.WithTimestamp(start))
+	var s *stepSpan
+	if op, ok := ctx.Value(opSpanKey{}).(*opSpan); ok {
+		if i := op.nsteps.Add(1) - 1; i < maxInlineSteps {
+			s = &op.steps[i]
+		}
 	}
-	ctx, span := r.tracer.Start(ctx, string(typ), opts...)
-	return ctx, stepSpan{span}
+	if s == nil {
+		s = new(stepSpan)
+	}
+	s.typ = typ
+	opts := stepOpts
+	if !start.IsZero() {
+		s.start = [2]trace.SpanStartOption{internalKind, trace.WithTimestamp(start)}
+		opts = s.start[:]
+	}
+	ctx, s.span = r.tracer.Start(ctx, string(typ), opts...)
+	return ctx, s
+}
+
+// kvBuf is scratch space for the attributes of one SetAttributes call (the SDK copies
+// them), pooled because a slice passed through an interface method escapes.
+type kvBuf struct{ kv [16]attribute.KeyValue }
+
+var kvPool = sync.Pool{New: func() any { return new(kvBuf) }}
+
+func getKVs() *kvBuf { return kvPool.Get().(*kvBuf) }
+
+func putKVs(b *kvBuf) {
+	clear(b.kv[:])
+	kvPool.Put(b)
 }
 
 func traceID(s trace.Span) string {

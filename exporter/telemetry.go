@@ -211,11 +211,16 @@ func newTelemetry(p providers) (*Telemetry, error) {
 	}
 	t.mp = sdkmetric.NewMeterProvider(mopts...)
 	if p.logProc != nil {
-		// Our records are built with unique keys: skip the SDK's per-record dedup pass.
-		t.sdkLP = sdklog.NewLoggerProvider(sdklog.WithResource(p.res), sdklog.WithProcessor(p.logProc), sdklog.WithAllowKeyDuplication())
+		// Our records are built with unique keys: skip the SDK's per-record dedup pass. Their
+		// values nest three levels at most (steps → step → details), far below the SDK's
+		// default depth limit of 64, so the limit's walk through every nested value of
+		// every record (reflection over each step map) is skipped too.
+		t.sdkLP = sdklog.NewLoggerProvider(sdklog.WithResource(p.res), sdklog.WithProcessor(p.logProc),
+			sdklog.WithAllowKeyDuplication(), sdklog.WithAttributeValueDepthLimit(-1))
 		t.lp, t.logging = t.sdkLP, true
 		if lb, ok := p.logProc.(*logBatcher); ok {
 			t.logs = lb
+			lb.sole = true // the provider's only processor
 		}
 	} else {
 		t.lp = lognoop.NewLoggerProvider()
