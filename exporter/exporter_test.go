@@ -733,3 +733,16 @@ func TestHTTPClientSpanNames(t *testing.T) {
 		t.Errorf("recorded call %+v, want span %s", got, httpSpan)
 	}
 }
+
+// TestSensitive: names holding a secret word in any case are redacted; others are not.
+func TestSensitive(t *testing.T) {
+	for name, want := range map[string]bool{
+		"password": true, "userPassword": true, "PASSWORD": true, "clientSecret": true, "accessToken": true,
+		"TokenType": true, "credentials": true, "x-Credential-y": true, "pässword": false, "PÄSSWORD_token": true,
+		"givenName": false, "": false, "passwor": false, "tok": false, "secre t": false, "İpassword": true,
+	} {
+		if got := sensitive(name); got != want {
+			t.Errorf("sensitive(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +28,49 @@ type observer struct {
 
 const redacted = "[redacted]"
 
-// sensitive reports whether a property or detail name may hold a secret.
+// sensitive reports whether a property or detail name may hold a secret: it contains
+// one of sensitiveWords, in any case. (Called for every detail of every step: ASCII names
+// are matched without allocating.)
 func sensitive(name string) bool {
-	n := strings.ToLower(name)
-	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token") ||
-		strings.Contains(n, "credential")
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			n := strings.ToLower(name)
+			for _, w := range sensitiveWords {
+				if strings.Contains(n, w) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for _, w := range sensitiveWords {
+		if containsFoldASCII(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+var sensitiveWords = []string{"password", "secret", "token", "credential"}
+
+// containsFoldASCII reports whether s contains the lowercase ASCII word w, ignoring case.
+func containsFoldASCII(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		j := 0
+		for ; j < len(w); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != w[j] {
+				break
+			}
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
 }
 
 // eventContext returns ctx carrying the operation's span context (from the ids stored in
