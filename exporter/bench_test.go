@@ -15,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/provisiond/provisiond/connectors"
+	"github.com/provisiond/provisiond/internal/cputime"
 	"github.com/provisiond/provisiond/provisioning"
 )
 
@@ -116,7 +117,7 @@ func BenchmarkOperationTelemetry(b *testing.B) {
 				}
 			}
 			flush()
-			cpu0, cpuOK := processCPU()
+			cpu0, cpuOK := cputime.Process()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -142,7 +143,7 @@ func BenchmarkOperationTelemetry(b *testing.B) {
 			}
 			flush()
 			b.StopTimer()
-			if cpu1, ok := processCPU(); ok && cpuOK {
+			if cpu1, ok := cputime.Process(); ok && cpuOK {
 				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 			}
 			if tel.spans != nil {

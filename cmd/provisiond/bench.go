@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"github.com/provisiond/provisiond/connectors/file"
 	"github.com/provisiond/provisiond/connectors/file/hrgen"
 	"github.com/provisiond/provisiond/connectors/scim"
+	"github.com/provisiond/provisiond/internal/cputime"
 	"github.com/provisiond/provisiond/provisioning"
 	"github.com/provisiond/provisiond/store/postgres"
 	"github.com/provisiond/provisiond/store/sqlite"
@@ -281,6 +281,12 @@ func byMethod(m map[string]int) string {
 	return ": " + strings.Join(parts, ", ")
 }
 
+// processCPU is this process's CPU time so far (0 where it cannot be read).
+func processCPU() time.Duration {
+	d, _ := cputime.Process()
+	return d
+}
+
 // otelBenchVars are the OTEL_* variables bench sets for its runs (and restores).
 var otelBenchVars = []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER",
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"}
@@ -458,28 +464,12 @@ type scimChild struct {
 
 // startSCIMChild starts the SCIM server child; a latency > 0 is set as its fault.
 func startSCIMChild(ctx context.Context, latency time.Duration) (*scimChild, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	tok := randomToken()
-	cmd := exec.CommandContext(ctx, exe, "scim-server", "--addr", addr, "--deterministic-ids")
-	cmd.Env = append(os.Environ(), "PROVISIOND_SCIM_TOKEN="+tok)
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &scimChild{cmd: cmd, url: "http://" + addr + "/scim/v2", token: tok}
-	if err := waitListening(addr); err != nil {
-		c.stop()
+	cmd, addr, err := startChild(ctx, []string{"PROVISIOND_SCIM_TOKEN=" + tok}, "scim-server", "--deterministic-ids")
+	if err != nil {
 		return nil, fmt.Errorf("the SCIM server child: %w", err)
 	}
+	c := &scimChild{cmd: cmd, url: "http://" + addr + "/scim/v2", token: tok}
 	if latency > 0 {
 		if err := c.setLatency(ctx, latency); err != nil {
 			c.stop()

@@ -93,27 +93,38 @@ type otlpSinkChild struct {
 }
 
 func startOTLPSink(ctx context.Context) (*otlpSinkChild, error) {
+	cmd, addr, err := startChild(ctx, nil, "otlp-sink")
+	if err != nil {
+		return nil, fmt.Errorf("the OTLP sink child: %w", err)
+	}
+	return &otlpSinkChild{cmd: cmd, addr: addr, url: "http://" + addr}, nil
+}
+
+// startChild runs this executable with args and --addr of a free loopback port, env added
+// to the environment, and waits up to 5 s for it to listen there.
+func startChild(ctx context.Context, env []string, args ...string) (*exec.Cmd, string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.CommandContext(ctx, exe, "otlp-sink", "--addr", addr)
+	cmd := exec.CommandContext(ctx, exe, append(args, "--addr", addr)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	c := &otlpSinkChild{cmd: cmd, addr: addr, url: "http://" + addr}
 	if err := waitListening(addr); err != nil {
-		c.stop()
-		return nil, fmt.Errorf("the OTLP sink child: %w", err)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, "", err
 	}
-	return c, nil
+	return cmd, addr, nil
 }
 
 // counts returns the requests and bytes the sink received.

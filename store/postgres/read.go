@@ -116,23 +116,14 @@ func (s *Store) GetLinks(ctx context.Context, jobID string, typ connectors.Objec
 	if !storable(jobID) || !storable(string(typ)) {
 		return out, nil
 	}
-	ids := make([]string, 0, min(len(sourceIDs), getLinksChunk))
-	for len(sourceIDs) > 0 {
-		n := min(len(sourceIDs), getLinksChunk)
-		ids = ids[:0]
-		for _, id := range sourceIDs[:n] {
-			if storable(id) {
-				ids = append(ids, id)
-			}
-		}
-		sourceIDs = sourceIDs[n:]
-		err := s.queryLinks(ctx, jobID, typ, func(l provisioning.Link) error {
+	err := inChunks(sourceIDs, func(ids []string) error {
+		return s.queryLinks(ctx, jobID, typ, func(l provisioning.Link) error {
 			out[l.SourceID] = l
 			return nil
 		}, qGetLinks, jobID, string(typ), ids)
-		if err != nil {
-			return nil, wrap(err, "get links of job %q", jobID)
-		}
+	})
+	if err != nil {
+		return nil, wrap(err, "get links of job %q", jobID)
 	}
 	return out, nil
 }
@@ -144,6 +135,15 @@ func (s *Store) LinkTargets(ctx context.Context, jobID string, typ connectors.Ob
 	if !storable(jobID) || !storable(string(typ)) {
 		return out, nil
 	}
+	if err := inChunks(sourceIDs, func(ids []string) error { return s.queryLinkTargets(ctx, out, jobID, typ, ids) }); err != nil {
+		return nil, wrap(err, "get link targets of job %q", jobID)
+	}
+	return out, nil
+}
+
+// inChunks calls query with the storable source IDs, getLinksChunk at a time (a string
+// PostgreSQL cannot store cannot name a link).
+func inChunks(sourceIDs []string, query func(ids []string) error) error {
 	ids := make([]string, 0, min(len(sourceIDs), getLinksChunk))
 	for len(sourceIDs) > 0 {
 		n := min(len(sourceIDs), getLinksChunk)
@@ -154,11 +154,11 @@ func (s *Store) LinkTargets(ctx context.Context, jobID string, typ connectors.Ob
 			}
 		}
 		sourceIDs = sourceIDs[n:]
-		if err := s.queryLinkTargets(ctx, out, jobID, typ, ids); err != nil {
-			return nil, wrap(err, "get link targets of job %q", jobID)
+		if err := query(ids); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *Store) queryLinkTargets(ctx context.Context, out map[string]provisioning.LinkTarget, jobID string, typ connectors.ObjectType, ids []string) error {

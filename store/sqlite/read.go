@@ -143,20 +143,14 @@ const getLinksChunk = 1000
 // GetLinks returns the links of the given source IDs; missing ones are absent.
 func (s *Store) GetLinks(ctx context.Context, jobID string, typ connectors.ObjectType, sourceIDs []string) (map[string]provisioning.Link, error) {
 	out := make(map[string]provisioning.Link, len(sourceIDs))
-	for len(sourceIDs) > 0 {
-		n := min(len(sourceIDs), getLinksChunk)
-		ids, err := codec.Marshal(sourceIDs[:n])
-		if err != nil {
-			return nil, err
-		}
-		sourceIDs = sourceIDs[n:]
-		err = s.queryLinks(ctx, jobID, typ, func(l provisioning.Link) error {
+	err := inChunks(sourceIDs, func(ids string) error {
+		return s.queryLinks(ctx, jobID, typ, func(l provisioning.Link) error {
 			out[l.SourceID] = l
 			return nil
 		}, qGetLinks, jobID, string(typ), ids)
-		if err != nil {
-			return nil, wrap(err, "get links of job %q", jobID)
-		}
+	})
+	if err != nil {
+		return nil, wrap(err, "get links of job %q", jobID)
 	}
 	return out, nil
 }
@@ -165,18 +159,26 @@ func (s *Store) GetLinks(ctx context.Context, jobID string, typ connectors.Objec
 // IDs; missing ones are absent.
 func (s *Store) LinkTargets(ctx context.Context, jobID string, typ connectors.ObjectType, sourceIDs []string) (map[string]provisioning.LinkTarget, error) {
 	out := make(map[string]provisioning.LinkTarget, len(sourceIDs))
+	if err := inChunks(sourceIDs, func(ids string) error { return s.queryLinkTargets(ctx, out, jobID, typ, ids) }); err != nil {
+		return nil, wrap(err, "get link targets of job %q", jobID)
+	}
+	return out, nil
+}
+
+// inChunks calls query with the source IDs getLinksChunk at a time, as a JSON array.
+func inChunks(sourceIDs []string, query func(ids string) error) error {
 	for len(sourceIDs) > 0 {
 		n := min(len(sourceIDs), getLinksChunk)
 		ids, err := codec.Marshal(sourceIDs[:n])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sourceIDs = sourceIDs[n:]
-		if err := s.queryLinkTargets(ctx, out, jobID, typ, ids); err != nil {
-			return nil, wrap(err, "get link targets of job %q", jobID)
+		if err := query(ids); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *Store) queryLinkTargets(ctx context.Context, out map[string]provisioning.LinkTarget, jobID string, typ connectors.ObjectType, ids string) error {

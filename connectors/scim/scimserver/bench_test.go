@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/cputime"
 )
 
 // Benchmarks run through the real HTTP handler (ServeHTTP with a recorder, no network) against
@@ -123,12 +125,12 @@ type cpuMeter struct {
 }
 
 func startCPU() *cpuMeter {
-	d, ok := processCPU()
+	d, ok := cputime.Process()
 	return &cpuMeter{start: d, ok: ok}
 }
 
 func (m *cpuMeter) report(b *testing.B) {
-	if d, ok := processCPU(); ok && m.ok && m.ops > 0 {
+	if d, ok := cputime.Process(); ok && m.ok && m.ops > 0 {
 		b.ReportMetric(float64(d-m.start)/float64(m.ops), "cpu-ns/op")
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/provisiond/provisiond/connectors"
+	"github.com/provisiond/provisiond/internal/jsonenc"
 	"github.com/provisiond/provisiond/provisioning"
 )
 
@@ -74,35 +74,35 @@ func appendEvent(b []byte, ev *provisioning.Event) ([]byte, error) {
 	}
 	var err error
 	b = append(b, `{"id":`...)
-	b = appendString(b, ev.ID)
+	b = jsonenc.AppendString(b, ev.ID)
 	b = append(b, `,"activityDateTime":`...)
 	if b, err = appendTime(b, ev.ActivityDateTime); err != nil {
 		return b, &FieldError{"activityDateTime", err}
 	}
 	b = append(b, `,"jobId":`...)
-	b = appendString(b, ev.JobID)
+	b = jsonenc.AppendString(b, ev.JobID)
 	b = append(b, `,"cycleId":`...)
-	b = appendString(b, ev.CycleID)
+	b = jsonenc.AppendString(b, ev.CycleID)
 	b = append(b, `,"changeId":`...)
-	b = appendString(b, ev.ChangeID)
+	b = jsonenc.AppendString(b, ev.ChangeID)
 	b = append(b, `,"action":`...)
-	b = appendString(b, string(ev.Action))
+	b = jsonenc.AppendString(b, string(ev.Action))
 	b = append(b, `,"status":`...)
-	b = appendString(b, string(ev.Status))
+	b = jsonenc.AppendString(b, string(ev.Status))
 	if ei := ev.ErrorInformation; ei != nil { // omitempty: a nil pointer is left out
 		b = append(b, `,"errorInformation":{"errorCode":`...)
-		b = appendString(b, ei.ErrorCode)
+		b = jsonenc.AppendString(b, ei.ErrorCode)
 		b = append(b, `,"errorCategory":`...)
-		b = appendString(b, ei.ErrorCategory)
+		b = jsonenc.AppendString(b, ei.ErrorCategory)
 		b = append(b, `,"reason":`...)
-		b = appendString(b, ei.Reason)
+		b = jsonenc.AppendString(b, ei.Reason)
 		if ei.AdditionalDetails != "" {
 			b = append(b, `,"additionalDetails":`...)
-			b = appendString(b, ei.AdditionalDetails)
+			b = jsonenc.AppendString(b, ei.AdditionalDetails)
 		}
 		if ei.RecommendedAction != "" {
 			b = append(b, `,"recommendedAction":`...)
-			b = appendString(b, ei.RecommendedAction)
+			b = jsonenc.AppendString(b, ei.RecommendedAction)
 		}
 		b = append(b, '}')
 	}
@@ -133,11 +133,11 @@ func appendEvent(b []byte, ev *provisioning.Event) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"displayName":`...)
-			b = appendString(b, p.DisplayName)
+			b = jsonenc.AppendString(b, p.DisplayName)
 			b = append(b, `,"oldValue":`...)
-			b = appendString(b, p.OldValue)
+			b = jsonenc.AppendString(b, p.OldValue)
 			b = append(b, `,"newValue":`...)
-			b = appendString(b, p.NewValue)
+			b = jsonenc.AppendString(b, p.NewValue)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -147,35 +147,35 @@ func appendEvent(b []byte, ev *provisioning.Event) ([]byte, error) {
 	b = append(b, `,"targetIdentity":`...)
 	b = appendIdentity(b, &ev.TargetIdentity)
 	b = append(b, `,"sourceSystem":`...)
-	b = appendString(b, ev.SourceSystem)
+	b = jsonenc.AppendString(b, ev.SourceSystem)
 	b = append(b, `,"targetSystem":`...)
-	b = appendString(b, ev.TargetSystem)
+	b = jsonenc.AppendString(b, ev.TargetSystem)
 	b = append(b, `,"initiatedBy":{"id":`...)
-	b = appendString(b, ev.InitiatedBy.ID)
+	b = jsonenc.AppendString(b, ev.InitiatedBy.ID)
 	b = append(b, `,"displayName":`...)
-	b = appendString(b, ev.InitiatedBy.DisplayName)
+	b = jsonenc.AppendString(b, ev.InitiatedBy.DisplayName)
 	b = append(b, `,"initiatorType":`...)
-	b = appendString(b, ev.InitiatedBy.InitiatorType)
+	b = jsonenc.AppendString(b, ev.InitiatedBy.InitiatorType)
 	b = append(b, `},"durationInMilliseconds":`...)
 	b = strconv.AppendInt(b, ev.DurationInMilliseconds, 10)
 	if ev.TraceID != "" {
 		b = append(b, `,"traceId":`...)
-		b = appendString(b, ev.TraceID)
+		b = jsonenc.AppendString(b, ev.TraceID)
 	}
 	if ev.SpanID != "" {
 		b = append(b, `,"spanId":`...)
-		b = appendString(b, ev.SpanID)
+		b = jsonenc.AppendString(b, ev.SpanID)
 	}
 	return append(b, '}'), nil
 }
 
 func appendIdentity(b []byte, id *provisioning.Identity) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, id.ID)
+	b = jsonenc.AppendString(b, id.ID)
 	b = append(b, `,"displayName":`...)
-	b = appendString(b, id.DisplayName)
+	b = jsonenc.AppendString(b, id.DisplayName)
 	b = append(b, `,"identityType":`...)
-	b = appendString(b, id.IdentityType)
+	b = jsonenc.AppendString(b, id.IdentityType)
 	return append(b, '}')
 }
 
@@ -183,13 +183,13 @@ func appendIdentity(b []byte, id *provisioning.Identity) []byte {
 func appendStep(b []byte, st *provisioning.Step) ([]byte, string, error) {
 	var err error
 	b = append(b, `{"name":`...)
-	b = appendString(b, st.Name)
+	b = jsonenc.AppendString(b, st.Name)
 	b = append(b, `,"provisioningStepType":`...)
-	b = appendString(b, string(st.ProvisioningStepType))
+	b = jsonenc.AppendString(b, string(st.ProvisioningStepType))
 	b = append(b, `,"status":`...)
-	b = appendString(b, string(st.Status))
+	b = jsonenc.AppendString(b, string(st.Status))
 	b = append(b, `,"description":`...)
-	b = appendString(b, st.Description)
+	b = jsonenc.AppendString(b, st.Description)
 	if len(st.Details) > 0 { // omitempty: a nil or empty map is left out
 		b = append(b, `,"details":`...)
 		b = appendStringMap(b, st.Details)
@@ -204,7 +204,7 @@ func appendStep(b []byte, st *provisioning.Step) ([]byte, string, error) {
 	}
 	if st.SpanID != "" {
 		b = append(b, `,"spanId":`...)
-		b = appendString(b, st.SpanID)
+		b = jsonenc.AppendString(b, st.SpanID)
 	}
 	if len(st.Calls) > 0 { // omitempty: a nil or empty slice is left out
 		b = append(b, `,"calls":[`...)
@@ -226,14 +226,14 @@ func appendStep(b []byte, st *provisioning.Step) ([]byte, string, error) {
 func appendCall(b []byte, c *connectors.Call) ([]byte, string, error) {
 	var err error
 	b = append(b, `{"method":`...)
-	b = appendString(b, c.Method)
+	b = jsonenc.AppendString(b, c.Method)
 	b = append(b, `,"target":`...)
-	b = appendString(b, c.Target)
+	b = jsonenc.AppendString(b, c.Target)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(c.Status), 10)
 	if c.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, c.Error)
+		b = jsonenc.AppendString(b, c.Error)
 	}
 	b = append(b, `,"start":`...)
 	if b, err = appendTime(b, c.Start); err != nil {
@@ -245,7 +245,7 @@ func appendCall(b []byte, c *connectors.Call) ([]byte, string, error) {
 	}
 	if c.SpanID != "" {
 		b = append(b, `,"spanId":`...)
-		b = appendString(b, c.SpanID)
+		b = jsonenc.AppendString(b, c.SpanID)
 	}
 	return append(b, '}'), "", nil
 }
@@ -265,9 +265,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, entries[i].k)
+		b = jsonenc.AppendString(b, entries[i].k)
 		b = append(b, ':')
-		b = appendString(b, entries[i].v)
+		b = jsonenc.AppendString(b, entries[i].v)
 	}
 	return append(b, '}')
 }
@@ -310,96 +310,6 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	}
 	return b, nil
 }
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string as encoding/json does without HTML escaping:
-// '"' and '\\' escaped, control characters as \b, \f, \n, \r, \t or \u00XX, invalid UTF-8
-// bytes as \ufffd, U+2028 and U+2029 as \u2028 and \u2029, everything else as is.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i = skipPlain(s, i); i >= len(s) {
-			break
-		}
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// skipPlain returns the index of the first byte of s from i on that appendString does not
-// copy as is (below 0x20, '"', '\\' or non-ASCII), or len(s): 8 bytes at a time, then byte
-// by byte.
-func skipPlain(s string, i int) int {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	for ; i+8 <= len(s); i += 8 {
-		t := s[i : i+8]
-		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		q := x ^ (lsb * '"')
-		bs := x ^ (lsb * '\\')
-		// The high bit of a byte is set in one of the terms when the byte is non-ASCII,
-		// below 0x20, '"' or '\\' (a borrow only comes from a lower byte that is one).
-		if (x|(x-lsb*0x20)&^x|(q-lsb)&^q|(bs-lsb)&^bs)&msb != 0 {
-			break
-		}
-	}
-	for i < len(s) && plainByte[s[i]] {
-		i++
-	}
-	return i
-}
-
-// plainByte tells the bytes appendString copies as is: ASCII from 0x20 but '"' and '\\'.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // eventFields declares, for every struct type AppendEvent encodes, the fields it was
 // written against, in declaration order: "Name type json-tag". TestEventFieldsDeclared

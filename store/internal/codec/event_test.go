@@ -605,35 +605,3 @@ func BenchmarkMarshalEvent(b *testing.B) {
 		}
 	})
 }
-
-// TestSkipPlain checks the 8-bytes-at-a-time scan against the byte-by-byte definition for
-// every byte value at every position, alone and after every other byte value.
-func TestSkipPlain(t *testing.T) {
-	special := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
-	naive := func(s string, i int) int {
-		for i < len(s) && !special(s[i]) {
-			i++
-		}
-		return i
-	}
-	buf := []byte(strings.Repeat("a", 19))
-	for c := range 256 {
-		for p := range len(buf) {
-			for d := range 256 { // d before c: checks that no byte hides another
-				if p == 0 && d > 0 {
-					break
-				}
-				s := slices.Clone(buf)
-				s[p] = byte(c)
-				if p > 0 {
-					s[p-1] = byte(d)
-				}
-				for from := range 3 {
-					if got, want := skipPlain(string(s), from), naive(string(s), from); got != want {
-						t.Fatalf("skipPlain(%q, %d) = %d, want %d", s, from, got, want)
-					}
-				}
-			}
-		}
-	}
-}

@@ -1,14 +1,15 @@
 //go:build unix
 
-package exporter
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the user+system CPU time the process has used (all its threads).
-func processCPU() (time.Duration, bool) {
+// Process returns the CPU time (user + system, all threads) this process has used so far;
+// ok is false where it cannot be read.
+func Process() (d time.Duration, ok bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
