@@ -211,6 +211,16 @@ func (d *Datasource) latestEvent(ctx context.Context, q Query) (string, error) {
 }
 
 func (d *Datasource) queryHistory(ctx context.Context, q Query, dq backend.DataQuery) (backend.DataResponse, error) {
+	events, err := d.historyInRange(ctx, q, dq)
+	if err != nil {
+		return backend.DataResponse{}, err
+	}
+	return d.eventsResponse("history", q, events), nil
+}
+
+// historyInRange returns up to q.Limit events of q.Identity's history inside the query's
+// time range, newest first (oldest first for order asc).
+func (d *Datasource) historyInRange(ctx context.Context, q Query, dq backend.DataQuery) ([]provisioning.Event, error) {
 	from, to := d.timeRange(dq)
 	var events []provisioning.Event
 	cursor := ""
@@ -218,7 +228,7 @@ func (d *Datasource) queryHistory(ctx context.Context, q Query, dq backend.DataQ
 	for len(events) < q.Limit {
 		p, err := d.api.IdentityHistory(ctx, q.Identity, q.JobID, min(q.Limit, maxPage), cursor)
 		if err != nil {
-			return backend.DataResponse{}, err
+			return nil, err
 		}
 		done := false
 		for _, ev := range p.Value {
@@ -238,7 +248,7 @@ func (d *Datasource) queryHistory(ctx context.Context, q Query, dq backend.DataQ
 	if q.Order == "asc" {
 		slices.Reverse(events)
 	}
-	return d.eventsResponse("history", q, events), nil
+	return events, nil
 }
 
 func (d *Datasource) queryJobs(ctx context.Context, q Query, _ backend.DataQuery) (backend.DataResponse, error) {

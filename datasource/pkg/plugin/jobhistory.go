@@ -117,32 +117,9 @@ func (d *Datasource) queryProperties(ctx context.Context, q Query, dq backend.Da
 		}
 		return frames(propertiesFrame([]provisioning.Event{ev})), nil
 	}
-	from, to := d.timeRange(dq)
-	var events []provisioning.Event
-	cursor := ""
-	// History is newest first: skip events after the range, stop at the first before it.
-	for len(events) < q.Limit {
-		p, err := d.api.IdentityHistory(ctx, q.Identity, q.JobID, min(q.Limit, maxPage), cursor)
-		if err != nil {
-			return backend.DataResponse{}, err
-		}
-		done := false
-		for _, ev := range p.Value {
-			if ev.ActivityDateTime.Before(from) {
-				done = true
-				break
-			}
-			if ev.ActivityDateTime.Before(to) && len(events) < q.Limit {
-				events = append(events, ev)
-			}
-		}
-		if done || p.NextCursor == "" || len(p.Value) == 0 {
-			break
-		}
-		cursor = p.NextCursor
-	}
-	if q.Order == "asc" {
-		slices.Reverse(events)
+	events, err := d.historyInRange(ctx, q, dq)
+	if err != nil {
+		return backend.DataResponse{}, err
 	}
 	return frames(propertiesFrame(events)), nil
 }
