@@ -141,12 +141,11 @@ type TelemetryRun struct {
 	Exported     int64  `json:"exported"`
 }
 
-// cycleRun is one measured initial cycle.
+// cycleMeasure is one measured initial cycle.
 type cycleMeasure struct {
 	elapsed, flush, cpu, serverCPU time.Duration
 	cycle                          provisioning.Cycle
-	reqs                           []recorded
-	requests                       int
+	reqs                           []recorded // the requests sent, when recorded
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
@@ -194,6 +193,15 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"} {
 		_ = os.Setenv(k, "none")
 	}
+	defer func() { // the OTEL_* environment is as it was after bench
+		for _, k := range otelBenchVars {
+			if v, ok := saved[k]; ok {
+				_ = os.Setenv(k, v)
+			} else {
+				_ = os.Unsetenv(k)
+			}
+		}
+	}()
 	m, err := benchCycle(ctx, o, dir, hr, "run1", o.replay, o.cpuProfile)
 	if err != nil {
 		return err
@@ -201,7 +209,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	c := m.cycle
 	res := BenchResult{Store: o.store, Users: o.users, Objects: c.CountImported, EngineSeconds: m.elapsed.Seconds(), UsersPerSecond: float64(o.users) / m.elapsed.Seconds(),
 		EngineCPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(),
-		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: m.requests,
+		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: len(m.reqs),
 		Telemetry: "none (OTEL_*_EXPORTER=none)", TargetLatencyMs: float64(o.latency) / float64(time.Millisecond)}
 	if o.replay {
 		res.RequestsByMethod = map[string]int{}
@@ -309,17 +317,8 @@ func benchTelemetry(ctx context.Context, o benchOptions, dir, hr string, saved m
 		env["OTEL_EXPORTER_OTLP_PROTOCOL"] = p
 	}
 	for k, v := range env {
-		_ = os.Setenv(k, v)
+		_ = os.Setenv(k, v) // runBench restores them
 	}
-	defer func() {
-		for _, k := range otelBenchVars {
-			if v, ok := saved[k]; ok {
-				_ = os.Setenv(k, v)
-			} else {
-				_ = os.Unsetenv(k)
-			}
-		}
-	}()
 	m, err := benchCycle(ctx, o, dir, hr, "run2", false, o.telCPUProfile)
 	if err != nil {
 		return nil, err
@@ -428,7 +427,7 @@ func benchCycle(ctx context.Context, o benchOptions, dir, hr, name string, recor
 	closeStore = nil
 	m.serverCPU = srv.stop()
 	srv = nil
-	m.cycle, m.reqs, m.requests = c, rec.reqs, len(rec.reqs)
+	m.cycle, m.reqs = c, rec.reqs
 	return m, nil
 }
 

@@ -87,9 +87,8 @@ func (s *otlpSink) export(w http.ResponseWriter, r *http.Request) {
 
 // otlpSinkChild is `provisiond otlp-sink` running in a child process.
 type otlpSinkChild struct {
-	cmd  *exec.Cmd
-	addr string
-	url  string
+	cmd *exec.Cmd
+	url string
 }
 
 func startOTLPSink(ctx context.Context) (*otlpSinkChild, error) {
@@ -97,7 +96,7 @@ func startOTLPSink(ctx context.Context) (*otlpSinkChild, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the OTLP sink child: %w", err)
 	}
-	return &otlpSinkChild{cmd: cmd, addr: addr, url: "http://" + addr}, nil
+	return &otlpSinkChild{cmd: cmd, url: "http://" + addr}, nil
 }
 
 // startChild runs this executable with args and --addr of a free loopback port, env added
