@@ -92,7 +92,7 @@ type BenchResult struct {
 	Users    int   `json:"users"`
 	Objects  int64 `json:"objects"`
 	Requests int   `json:"requests"`
-	// RequestsByMethod counts the recorded requests by HTTP method (POST creates, PATCH
+	// RequestsByMethod counts the requests by HTTP method (POST creates, PATCH
 	// updates such as a manager set after its user was created).
 	RequestsByMethod map[string]int `json:"requestsByMethod,omitempty"`
 	EngineSeconds    float64        `json:"engineSeconds"`
@@ -145,7 +145,8 @@ type TelemetryRun struct {
 type cycleMeasure struct {
 	elapsed, flush, cpu, serverCPU time.Duration
 	cycle                          provisioning.Cycle
-	reqs                           []recorded // the requests sent, when recorded
+	reqs                           []recorded     // the requests sent, when recorded
+	byMethod                       map[string]int // requests sent, by method
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
@@ -209,13 +210,10 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	c := m.cycle
 	res := BenchResult{Store: o.store, Users: o.users, Objects: c.CountImported, EngineSeconds: m.elapsed.Seconds(), UsersPerSecond: float64(o.users) / m.elapsed.Seconds(),
 		EngineCPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(),
-		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), Requests: len(m.reqs),
+		PeakRSSMiB: peakRSSMiB(), CycleState: string(c.State), Exported: c.CountExported, Failed: c.CountFailed, GOMAXPROCS: runtime.GOMAXPROCS(0), RequestsByMethod: m.byMethod,
 		Telemetry: "none (OTEL_*_EXPORTER=none)", TargetLatencyMs: float64(o.latency) / float64(time.Millisecond)}
-	if o.replay {
-		res.RequestsByMethod = map[string]int{}
-		for _, r := range m.reqs {
-			res.RequestsByMethod[r.method]++
-		}
+	for _, n := range m.byMethod {
+		res.Requests += n
 	}
 
 	if o.telemetry {
@@ -427,7 +425,7 @@ func benchCycle(ctx context.Context, o benchOptions, dir, hr, name string, recor
 	closeStore = nil
 	m.serverCPU = srv.stop()
 	srv = nil
-	m.cycle, m.reqs = c, rec.reqs
+	m.cycle, m.reqs, m.byMethod = c, rec.reqs, rec.byMethod
 	return m, nil
 }
 
@@ -517,25 +515,30 @@ type recorded struct {
 
 // recorder is an http.RoundTripper that records requests.
 type recorder struct {
-	base http.RoundTripper
-	on   bool
-	mu   sync.Mutex
-	reqs []recorded
+	base     http.RoundTripper
+	on       bool // keep the requests (for the replay); otherwise only count them
+	mu       sync.Mutex
+	reqs     []recorded
+	byMethod map[string]int
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	if r.on {
-		var body []byte
-		if req.Body != nil && req.GetBody != nil {
-			if rc, err := req.GetBody(); err == nil {
-				body, _ = io.ReadAll(rc)
-				rc.Close()
-			}
+	var body []byte
+	if r.on && req.Body != nil && req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			body, _ = io.ReadAll(rc)
+			rc.Close()
 		}
-		r.mu.Lock()
-		r.reqs = append(r.reqs, recorded{method: req.Method, path: req.URL.RequestURI(), body: body})
-		r.mu.Unlock()
 	}
+	r.mu.Lock()
+	if r.byMethod == nil {
+		r.byMethod = map[string]int{}
+	}
+	r.byMethod[req.Method]++
+	if r.on {
+		r.reqs = append(r.reqs, recorded{method: req.Method, path: req.URL.RequestURI(), body: body})
+	}
+	r.mu.Unlock()
 	return r.base.RoundTrip(req)
 }
 

@@ -62,3 +62,27 @@ func TestBench(t *testing.T) {
 		t.Errorf("OTEL_TRACES_EXPORTER left as %q", v)
 	}
 }
+
+// TestBenchNoReplay: without the replay the requests are still counted (not kept).
+func TestBenchNoReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	t.Setenv(envAsMain, "1")
+	var out bytes.Buffer
+	o := benchOptions{users: 200, workers: 2, batch: 50, jsonOut: true, store: "sqlite"}
+	if err := runBench(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r BenchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %s", err, out.Bytes())
+	}
+	sum := 0
+	for _, n := range r.RequestsByMethod {
+		sum += n
+	}
+	if r.Requests == 0 || sum != r.Requests || r.RequestsByMethod["POST"] == 0 || r.ReplaySeconds != 0 {
+		t.Errorf("requests %d, by method %v, replay %v s", r.Requests, r.RequestsByMethod, r.ReplaySeconds)
+	}
+}
