@@ -437,11 +437,24 @@ type StatsBody struct {
 }
 
 // queryStore returns the store's read side, or a 501 when the store has none.
-func (s *Server) queryStore() (provisioning.QueryStore, error) {
-	if qs, ok := s.o.Store.(provisioning.QueryStore); ok {
-		return qs, nil
+// askQueryStore answers p's parameter error, or calls ask with the query store and
+// answers its error; ok is false when an error was written.
+func askQueryStore[T any](s *Server, w http.ResponseWriter, p *params, ask func(provisioning.QueryStore) (T, error)) (v T, ok bool) {
+	if p.err != nil {
+		WriteErr(w, p.err)
+		return v, false
 	}
-	return nil, &Error{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "this store does not serve statistics"}
+	qs, ok := s.o.Store.(provisioning.QueryStore)
+	if !ok {
+		WriteErr(w, &Error{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "this store does not serve statistics"})
+		return v, false
+	}
+	v, err := ask(qs)
+	if err != nil {
+		WriteErr(w, err)
+		return v, false
+	}
+	return v, true
 }
 
 // statsWindow reads from, to and since with the statistics' defaults: to is now, from is
@@ -485,18 +498,10 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
 				q.Interval, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), n, MaxStatsBuckets)
 		}
 	}
-	if p.err != nil {
-		WriteErr(w, p.err)
-		return
-	}
-	qs, err := s.queryStore()
-	if err != nil {
-		WriteErr(w, err)
-		return
-	}
-	b, err := qs.EventStats(r.Context(), q)
-	if err != nil {
-		WriteErr(w, err)
+	b, ok := askQueryStore(s, w, p, func(qs provisioning.QueryStore) ([]provisioning.StatsBucket, error) {
+		return qs.EventStats(r.Context(), q)
+	})
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, StatsBody{From: q.From, To: q.To, Interval: q.Interval.String(), Value: nonNil(b)})
@@ -525,18 +530,8 @@ func (s *Server) topErrors(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r, "jobId", "from", "to", "since", "limit")
 	q := provisioning.TopErrorsQuery{JobID: p.str("jobId"), Limit: p.limit("limit", DefaultTopErrorsLimit, MaxTopErrorsLimit)}
 	q.From, q.To = s.statsWindow(p)
-	if p.err != nil {
-		WriteErr(w, p.err)
-		return
-	}
-	qs, err := s.queryStore()
-	if err != nil {
-		WriteErr(w, err)
-		return
-	}
-	top, err := qs.TopErrors(r.Context(), q)
-	if err != nil {
-		WriteErr(w, err)
+	top, ok := askQueryStore(s, w, p, func(qs provisioning.QueryStore) ([]provisioning.TopError, error) { return qs.TopErrors(r.Context(), q) })
+	if !ok {
 		return
 	}
 	setLimitHeader(w, q.Limit)
@@ -547,18 +542,8 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r, "jobId", "from", "to", "since")
 	q := provisioning.SummaryQuery{JobID: p.str("jobId")}
 	q.From, q.To = s.statsWindow(p)
-	if p.err != nil {
-		WriteErr(w, p.err)
-		return
-	}
-	qs, err := s.queryStore()
-	if err != nil {
-		WriteErr(w, err)
-		return
-	}
-	sum, err := qs.Summary(r.Context(), q)
-	if err != nil {
-		WriteErr(w, err)
+	sum, ok := askQueryStore(s, w, p, func(qs provisioning.QueryStore) (provisioning.Summary, error) { return qs.Summary(r.Context(), q) })
+	if !ok {
 		return
 	}
 	if sum.ByStatus == nil {
