@@ -257,14 +257,11 @@ func TestGolden(t *testing.T) {
 		{name: "quarantine_credential", query: `{"queryType":"quarantine","metric":"credentialFailure","jobId":"sales"}`},
 		{name: "quarantine_held_deletes", query: `{"queryType":"quarantine","metric":"heldDeletes"}`},
 		{name: "progress", query: `{"queryType":"progress","jobId":"demo"}`},
-		// Counts of failures only: which other events a cycle makes (a create's warning and
-		// the update resolving its manager later, or a plain create) depends on the order the
-		// workers reach a user and its manager.
+		// Counts of failures only: the other events' times depend on the workers' timing.
 		{name: "event_counts", query: `{"queryType":"eventCounts","status":"failure","groupBy":["jobId","errorCode"],"interval":"1440m"}`, days: true},
 		{name: "event_counts_pinned", query: `{"queryType":"eventCounts","jobId":"sales","action":"delete","groupBy":["jobId","action"],"interval":"1440m"}`, days: true},
 		{name: "event_counts_total", query: `{"queryType":"eventCounts","jobId":"demo","status":"failure","interval":"1440m"}`, days: true},
-		// The identity is demo's CEO, who has no manager: the only user whose events do not
-		// depend on the workers' order (see above).
+		// The identity is demo's CEO, who has no manager (nothing waits on another user).
 		{name: "events", query: `{"queryType":"events","jobId":"demo","identity":"CEO"}`},
 		{name: "events_table", query: `{"queryType":"events","jobId":"demo","identity":"CEO","format":"table","order":"asc"}`},
 		{name: "events_failures", query: `{"queryType":"events","jobId":"demo","status":"failure","errorCode":"MandatoryFieldsMissing"}`, sortBy: "body"},
