@@ -305,13 +305,23 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer func() { <-s.wlock }()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return cancelled(ctx, err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return cancelled(ctx, err)
 	}
-	return tx.Commit()
+	return cancelled(ctx, tx.Commit())
+}
+
+// cancelled makes err, from a transaction whose context ended, say so: database/sql rolls
+// such a transaction back, and the statement running then fails with "transaction has
+// already been committed or rolled back" rather than the context's error.
+func cancelled(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return err
 }
 
 // migrate applies the migrations the database lacks, all in one transaction.

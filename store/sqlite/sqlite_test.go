@@ -342,3 +342,42 @@ func TestCommitAbortsWholeBatch(t *testing.T) {
 		t.Fatalf("the same batch without the failing row: %v", err)
 	}
 }
+
+// TestWriteCancelled: a transaction whose context ends while it runs fails with an error
+// that is the context's, whatever statement noticed it (database/sql rolls the
+// transaction back and the next statement reports "transaction has already been
+// committed or rolled back").
+func TestWriteCancelled(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	for _, tc := range []struct {
+		name string
+		fn   func(ctx context.Context, cancel func(), tx *sql.Tx) error
+	}{
+		{"statement after the cancellation", func(ctx context.Context, cancel func(), tx *sql.Tx) error {
+			cancel()
+			time.Sleep(20 * time.Millisecond) // database/sql rolls back on its own goroutine
+			_, err := tx.ExecContext(context.Background(), `DELETE FROM events WHERE time < 0`)
+			return err
+		}},
+		{"commit after the cancellation", func(ctx context.Context, cancel func(), tx *sql.Tx) error {
+			cancel()
+			time.Sleep(20 * time.Millisecond)
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := s.write(ctx, func(tx *sql.Tx) error { return tc.fn(ctx, cancel, tx) })
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("write = %v, want an error that Is context.Canceled", err)
+			}
+		})
+	}
+	// Without a cancellation errors are as they were.
+	want := errors.New("boom")
+	if err := s.write(context.Background(), func(*sql.Tx) error { return want }); err != want {
+		t.Errorf("write = %v, want %v as is", err, want)
+	}
+}
